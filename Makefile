@@ -1,0 +1,39 @@
+# Hermes gateway. `make demo` shows it working; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+PKG := github.com/hermes-gateway/hermes
+VERSION ?= v$(shell cat VERSION)
+REVISION ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
+MODIFIED ?= $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Revision=$(REVISION) -X $(PKG)/pkg/version.Modified=$(MODIFIED)
+BIN ?= bin
+# Packages whose tests need the sandbox user manager (build tag e2e).
+E2E_PKGS := ./e2e/... ./pkg/systemd/... ./pkg/journal/...
+
+.PHONY: all build test unit e2e demo vet fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hermes-gateway ./cmd/gateway
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hermes ./cmd/hermes
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fakebot ./cmd/fakebot
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+# Unit tests, then the e2e tests inside a private systemd --user + journald.
+test: vet unit e2e
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+e2e: build
+	scripts/sandbox -- $(GO) test -tags e2e -count=1 -timeout 20m $(E2E_PKGS)
+
+demo: build
+	scripts/demo
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,68 @@
+// Package cli is the hermes command line: one file per command group, all
+// wired to a cobra tree here.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of every hermes command.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // the operation failed
+	ExitUsage  = 2 // bad usage
+)
+
+// usageError marks errors in how the command was called (exit 2).
+type usageError struct{ error }
+
+// Main runs the CLI with args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return ExitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "hermes: %v\nSee `%s --help`.\n", err, cmd.CommandPath())
+		return ExitUsage
+	}
+	var silent silentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(stderr, "hermes: %v\n", err)
+	}
+	return ExitFailed
+}
+
+// silentError is a failure the command has already explained.
+type silentError struct{ error }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hermes",
+		Short:         "Run your agent's Telegram gateway as a systemd user service",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          noArgs,
+		RunE:          func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newVersionCmd())
+	return root
+}
+
+// noArgs is cobra.NoArgs with an error that counts as usage.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unknown command or argument %q for %q", args[0], cmd.CommandPath())}
+	}
+	return nil
+}

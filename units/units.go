@@ -1,0 +1,171 @@
+// Package units holds the systemd unit files of the gateway and renders them
+// for one install. The files beside this one are the source of truth; they
+// are templated only where a value differs per install (the binary paths).
+package units
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed *.service *.socket
+var files embed.FS
+
+// Unit names.
+const (
+	Service = "hermes-gateway.service"
+	Socket  = "hermes-gateway.socket"
+)
+
+// Params are the per-install values of the templates.
+type Params struct {
+	// Gateway is the absolute path of the hermes-gateway binary.
+	Gateway string
+	// Hermes is the absolute path of the hermes CLI.
+	Hermes string
+}
+
+func (p Params) validate() error {
+	for name, v := range map[string]string{"Gateway": p.Gateway, "Hermes": p.Hermes} {
+		if v != "" && !path.IsAbs(v) {
+			return fmt.Errorf("units: %s path %q must be absolute (systemd resolves nothing against a working directory)", name, v)
+		}
+	}
+	if p.Gateway == "" {
+		return fmt.Errorf("units: the hermes-gateway path is required")
+	}
+	return nil
+}
+
+// Names lists the embedded units, sorted.
+func Names() []string {
+	entries, _ := fs.ReadDir(files, ".")
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Render returns one unit with p filled in.
+func Render(name string, p Params) ([]byte, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	src, err := files.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("units: no embedded unit %q (have %s)", name, strings.Join(Names(), ", "))
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("units: parse %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, p); err != nil {
+		return nil, fmt.Errorf("units: render %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// RenderAll renders every embedded unit.
+func RenderAll(p Params) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, n := range Names() {
+		b, err := Render(n, p)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = b
+	}
+	return out, nil
+}
+
+// Directive returns the last value of key in section of a unit file (later
+// assignments win in systemd), or "" when absent.
+func Directive(unit []byte, section, key string) string {
+	var cur, val string
+	sc := bufio.NewScanner(bytes.NewReader(unit))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if line[0] == '[' {
+			cur = strings.Trim(line, "[]")
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if ok && cur == section && strings.TrimSpace(k) == key {
+			val = strings.TrimSpace(v)
+		}
+	}
+	return val
+}
+
+// TimeoutStop is the service's TimeoutStopSec: the drain must end before it.
+func TimeoutStop() time.Duration {
+	b, _ := Render(Service, Params{Gateway: "/bin/true"})
+	d, err := ParseTimespan(Directive(b, "Service", "TimeoutStopSec"))
+	if err != nil {
+		panic(fmt.Sprintf("units: the embedded %s has an unreadable TimeoutStopSec: %v", Service, err))
+	}
+	return d
+}
+
+// ParseTimespan reads a systemd time span ("30s", "100ms", "1min 30s", "5").
+func ParseTimespan(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty time span")
+	}
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{
+		{"usec", time.Microsecond}, {"us", time.Microsecond}, {"msec", time.Millisecond}, {"ms", time.Millisecond},
+		{"seconds", time.Second}, {"second", time.Second}, {"sec", time.Second}, {"s", time.Second},
+		{"minutes", time.Minute}, {"minute", time.Minute}, {"min", time.Minute}, {"m", time.Minute},
+		{"hours", time.Hour}, {"hour", time.Hour}, {"hr", time.Hour}, {"h", time.Hour},
+	}
+	var total time.Duration
+	rest := strings.ReplaceAll(s, " ", "")
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("bad time span %q", s)
+		}
+		var n float64
+		if _, err := fmt.Sscanf(rest[:i], "%g", &n); err != nil {
+			return 0, fmt.Errorf("bad time span %q: %w", s, err)
+		}
+		rest = rest[i:]
+		unit := time.Second // a bare number is seconds
+		matched := false
+		for _, u := range units {
+			if strings.HasPrefix(rest, u.suffix) {
+				unit, rest, matched = u.d, rest[len(u.suffix):], true
+				break
+			}
+		}
+		if !matched && rest != "" && !(rest[0] >= '0' && rest[0] <= '9') {
+			return 0, fmt.Errorf("bad time span %q: unknown unit at %q", s, rest)
+		}
+		total += time.Duration(n * float64(unit))
+	}
+	return total, nil
+}
