@@ -21,8 +21,9 @@ var files embed.FS
 
 // Unit names.
 const (
-	Service = "hermes-gateway.service"
-	Socket  = "hermes-gateway.socket"
+	Service       = "hermes-gateway.service"
+	Socket        = "hermes-gateway.socket"
+	WebhookSocket = "hermes-gateway-webhook.socket"
 )
 
 // Params are the per-install values of the templates.
@@ -31,6 +32,9 @@ type Params struct {
 	Gateway string
 	// Hermes is the absolute path of the hermes CLI.
 	Hermes string
+	// WebhookListen is the webhook socket's address (host:port) in
+	// Telegram webhook mode; default 127.0.0.1:8443.
+	WebhookListen string
 }
 
 func (p Params) validate() error {
@@ -67,6 +71,9 @@ func Render(name string, p Params) ([]byte, error) {
 	src, err := files.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("units: no embedded unit %q (have %s)", name, strings.Join(Names(), ", "))
+	}
+	if p.WebhookListen == "" {
+		p.WebhookListen = "127.0.0.1:8443"
 	}
 	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
 	if err != nil {

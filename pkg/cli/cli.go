@@ -55,7 +55,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd())
+	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml)")
+	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd())
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/version"
 	"github.com/stretchr/testify/require"
@@ -33,5 +34,18 @@ func TestBadUsageExits2WithAHint(t *testing.T) {
 		code, _, errOut := run(args...)
 		require.Equal(t, ExitUsage, code, args)
 		require.Contains(t, errOut, "--help", args)
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		850 * time.Millisecond:         "850ms",
+		42 * time.Second:               "42s",
+		3*time.Minute + 12*time.Second: "3m12s",
+		3 * time.Minute:                "3m",
+		5*time.Hour + 3*time.Minute:    "5h3m",
+		52 * time.Hour:                 "2d4h",
+	} {
+		require.Equal(t, want, humanDuration(d), d.String())
 	}
 }

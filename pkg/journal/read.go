@@ -20,8 +20,10 @@
 //     is missing where XDG_RUNTIME_DIR is elsewhere (as in scripts/sandbox)
 //     or systemd is older. Such lines are given the invocation of their
 //     stdout stream (_STREAM_ID) or process (_PID) when an earlier line
-//     told it, else of the last manager message about the unit before
-//     them. That is right except for lines racing a restart.
+//     told it, else that of the manager's messages around them: the run
+//     in progress, or, once the manager said it is over ("Stopped",
+//     "Failed with result", …), the next one. That is right but for a
+//     line racing a restart in journald's queue.
 //
 // Never use _SYSTEMD_INVOCATION_ID of the manager's messages: it is the
 // invocation of user@UID.service, the manager itself.
@@ -116,14 +118,16 @@ func Read(ctx context.Context, q Query) ([]Entry, error) {
 			args = append(args, linesArg(q.Lines))
 		}
 		args = append(args, matchArgs(q.Match)...)
-		a := newAttributor(q.Unit)
 		var out []Entry
 		err := runJournalctl(ctx, args, true, func(e Entry) error {
-			a.assign(&e)
 			out = append(out, e)
 			return nil
 		})
-		return out, err
+		if err != nil {
+			return nil, err
+		}
+		newAttributor(q.Unit, q.Lines == 0 && q.Since == "").assignAll(out)
+		return out, nil
 	}
 	r, err := readInvocation(ctx, q)
 	if err != nil {
@@ -157,7 +161,7 @@ func Follow(ctx context.Context, q Query, fn func(Entry) error) error {
 			args = append(args, linesArg(0)) // nothing from before
 		}
 		args = append(args, matchArgs(q.Match)...)
-		a := newAttributor(q.Unit)
+		a := newAttributor(q.Unit, q.Lines == 0 && q.Since == "")
 		err := runJournalctl(ctx, args, false, func(e Entry) error {
 			a.assign(&e)
 			return fn(e)
@@ -211,14 +215,16 @@ func Invocations(ctx context.Context, unit string) ([]string, error) {
 		return nil, err
 	}
 	args := append(baseArgs(unit), "--output-fields="+strings.Join(attributionFields, ","))
-	a := newAttributor(unit)
+	var all []Entry
 	err := runJournalctl(ctx, args, true, func(e Entry) error {
-		a.assign(&e)
+		all = append(all, e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	a := newAttributor(unit, true)
+	a.assignAll(all)
 	return a.order, nil
 }
 
@@ -232,11 +238,10 @@ type invocationRead struct {
 // readInvocation reads all of the unit's entries (since q.Since), places
 // them, and keeps those of the invocation q asks for.
 func readInvocation(ctx context.Context, q Query) (*invocationRead, error) {
-	r := &invocationRead{attr: newAttributor(q.Unit)}
+	r := &invocationRead{attr: newAttributor(q.Unit, q.Since == "")}
 	var all []Entry
 	args := append(baseArgs(q.Unit), sinceArgs(q.Since)...)
 	err := runJournalctl(ctx, args, true, func(e Entry) error {
-		r.attr.assign(&e)
 		r.cursor = e.Fields["__CURSOR"]
 		all = append(all, e)
 		return nil
@@ -244,6 +249,7 @@ func readInvocation(ctx context.Context, q Query) (*invocationRead, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.attr.assignAll(all)
 	unit := r.attr.unit
 	order := r.attr.order
 	switch q.Invocation {
@@ -503,24 +509,59 @@ func fieldValue(v json.RawMessage) (string, error) {
 
 // attributionFields are the fields the attributor looks at.
 var attributionFields = []string{
-	"USER_UNIT", "USER_INVOCATION_ID",
+	"USER_UNIT", "USER_INVOCATION_ID", "MESSAGE_ID",
 	"_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID",
 	"OBJECT_SYSTEMD_USER_UNIT", "OBJECT_SYSTEMD_INVOCATION_ID",
 	"_STREAM_ID", "_PID",
 }
 
+// The manager's messages that say a run of a unit is over (systemd's
+// catalog ids): "Stopped X.", "Deactivated successfully.", "Failed with
+// result …", "Failed to start X.".
+var endMessageIDs = map[string]bool{
+	"9d1aaa27d60140bd96365438aad20286": true,
+	"7ad2d189f7e94e70a38c781354912448": true,
+	"d9b373ed55a64feb8242e02dbe79a49c": true,
+	"be02cf6855d2428ba40df7e9d022f03d": true,
+}
+
+// maxPending bounds the lines a follow keeps waiting for an invocation.
+const maxPending = 1000
+
 // attributor places entries of one unit, given in journal order, in the
 // unit's invocations (see the package documentation).
+//
+// For the processes' lines journald did not tag, in that order: the
+// invocation of their stdout stream, or of their process, if an earlier
+// line told it; else, while the current invocation runs, that one; else
+// (it has ended: the line of a new process racing the manager's first
+// message about the next run) the next invocation to appear. Until that
+// appears, such a line has no invocation; assignAll fills it in, assign
+// (for following) cannot.
 type attributor struct {
 	unit    string
 	current string            // the invocation of the last entry that said
+	ended   bool              // the manager said current is over (or there is none yet)
 	streams map[string]string // _STREAM_ID → invocation
 	pids    map[string]string // _PID → invocation, for the unit's processes
 	order   []string          // invocations by first appearance
+	pending []*Entry          // waiting for the next invocation
 }
 
-func newAttributor(unit string) *attributor {
-	return &attributor{unit: unitName(unit), streams: map[string]string{}, pids: map[string]string{}}
+// newAttributor: fromStart says the entries begin at the start of the
+// unit's journal (no --since, no --lines), so that untagged lines before
+// the first invocation appears are that invocation's; otherwise they may
+// be of one whose messages fell outside the window, and stay unplaced.
+func newAttributor(unit string, fromStart bool) *attributor {
+	return &attributor{unit: unitName(unit), ended: fromStart, streams: map[string]string{}, pids: map[string]string{}}
+}
+
+// assignAll places entries given in journal order, all of them known.
+func (a *attributor) assignAll(es []Entry) {
+	for i := range es {
+		a.assign(&es[i])
+	}
+	a.pending = nil
 }
 
 func (a *attributor) assign(e *Entry) {
@@ -537,9 +578,19 @@ func (a *attributor) assign(e *Entry) {
 	}
 	if id != "" {
 		id = normalizeID(id)
-		a.current = id
-		if !slices.Contains(a.order, id) {
-			a.order = append(a.order, id)
+		if id != a.current {
+			a.current, a.ended = id, false
+			if !slices.Contains(a.order, id) {
+				a.order = append(a.order, id)
+			}
+			for _, p := range a.pending {
+				p.InvocationID = id
+				a.remember(p.Fields, id)
+			}
+			a.pending = nil
+		}
+		if f["USER_UNIT"] == a.unit && endMessageIDs[f["MESSAGE_ID"]] {
+			a.ended = true
 		}
 	} else if fromUnit {
 		// A line of the unit's processes that journald did not tag.
@@ -547,19 +598,30 @@ func (a *attributor) assign(e *Entry) {
 			id = a.streams[s]
 		} else if p := f["_PID"]; p != "" && a.recent(a.pids[p]) {
 			id = a.pids[p]
-		} else {
+		} else if !a.ended {
 			id = a.current
+		} else {
+			if len(a.pending) == maxPending {
+				a.pending = a.pending[1:]
+			}
+			a.pending = append(a.pending, e)
 		}
 	}
 	if fromUnit && id != "" {
-		if s := f["_STREAM_ID"]; s != "" {
-			a.streams[s] = id
-		}
-		if p := f["_PID"]; p != "" {
-			a.pids[p] = id
-		}
+		a.remember(f, id)
 	}
 	e.InvocationID = id
+}
+
+// remember maps the stream and process of a line of the unit's processes
+// to its invocation.
+func (a *attributor) remember(f map[string]string, id string) {
+	if s := f["_STREAM_ID"]; s != "" {
+		a.streams[s] = id
+	}
+	if p := f["_PID"]; p != "" {
+		a.pids[p] = id
+	}
 }
 
 // recent: a process's invocation is only trusted while it is the last or

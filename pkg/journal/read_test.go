@@ -25,11 +25,26 @@ var seq int
 
 // mgr is a message of the user manager about the unit.
 func mgr(inv, msg string) map[string]any {
-	return stamp(map[string]any{
+	e := map[string]any{
 		"MESSAGE": msg, "USER_UNIT": unit, "USER_INVOCATION_ID": inv,
 		"_SYSTEMD_UNIT": "user@1000.service", "_SYSTEMD_USER_UNIT": "init.scope",
 		"_SYSTEMD_INVOCATION_ID": invMg, "_PID": "900", "PRIORITY": "6",
-	})
+	}
+	for prefix, id := range map[string]string{
+		"Starting":              "7d4958e842da4a758f6c1cdc7b36dcc5",
+		"Started":               "39f53479d3a045ac8e11786248231fbf",
+		"Stopping":              "de5b426a63be47a7b6ac3eaac82e2f6f",
+		"Stopped":               "9d1aaa27d60140bd96365438aad20286",
+		unit + ": Main process": "98e322203f7a4ed290d09fe03c09fe15",
+		unit + ": Failed with":  "d9b373ed55a64feb8242e02dbe79a49c",
+		unit + ": Deactivated":  "7ad2d189f7e94e70a38c781354912448",
+		"Failed to start":       "be02cf6855d2428ba40df7e9d022f03d",
+	} {
+		if strings.HasPrefix(msg, prefix) {
+			e["MESSAGE_ID"] = id
+		}
+	}
+	return stamp(e)
 }
 
 // proc is a line of one of the unit's processes; inv "" leaves out
@@ -175,7 +190,7 @@ func taggedJournal(t *testing.T) string {
 // _SYSTEMD_INVOCATION_ID on the processes' lines.
 func untaggedJournal(t *testing.T) string {
 	return jsonLines(t,
-		proc("", "1000", "s0", "a line from before the window"),
+		proc("", "1000", "s0", "A's line before the manager's first"),
 		mgr(invA, "Starting hermes-gateway.service..."),
 		proc("", "1001", "s1", "hello from A"),
 		mgr(invA, "Started hermes-gateway.service."),
@@ -209,7 +224,16 @@ func TestReadInvocations(t *testing.T) {
 			require.Contains(t, msgs, "hello from A")
 			require.Contains(t, msgs, "late line from A")
 			require.Contains(t, msgs, "Stopped hermes-gateway.service.")
-			require.NotContains(t, msgs, "a line from before the window")
+			if name == "untagged" {
+				// At the start of the journal: the first invocation's.
+				require.Contains(t, msgs, "A's line before the manager's first")
+				// With --since, the window may begin in any run: unplaced.
+				es, err := Read(ctx(t), Query{Unit: unit, Since: "-1h"})
+				require.NoError(t, err)
+				require.Equal(t, "A's line before the manager's first", es[0].Message)
+				require.Equal(t, "", es[0].InvocationID)
+				require.Equal(t, invA, es[2].InvocationID, es[2].Message)
+			}
 
 			cur, err := Read(ctx(t), Query{Unit: unit, Invocation: "current"})
 			require.NoError(t, err)
@@ -379,4 +403,40 @@ func TestFollowCurrentInvocation(t *testing.T) {
 	})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, []string{"very late A"}, got)
+}
+
+// Untagged lines around the end of a run: a new process's line that
+// journald took before the manager's "Starting" of its run belongs to that
+// run; an ExecStopPost's line before the "Stopped" to the run ending.
+func TestUntaggedRace(t *testing.T) {
+	newFake(t, jsonLines(t,
+		mgr(invA, "Starting hermes-gateway.service..."),
+		proc("", "1001", "s1", "hello from A"),
+		mgr(invA, "Started hermes-gateway.service."),
+		mgr(invA, unit+": Main process exited, code=exited, status=1/FAILURE"),
+		proc("", "1005", "s5", "stop-post of A"),
+		mgr(invA, unit+": Failed with result 'exit-code'."),
+		proc("", "1002", "s2", "hello from B, early"),
+		proc("", "1002", "s2", "more from B, early"),
+		proc("", "1002", "", "native from B, early"),
+		mgr(invB, "Starting hermes-gateway.service..."),
+		proc("", "1002", "s2", "hello again from B"),
+		mgr(invB, "Started hermes-gateway.service."),
+	), "", "", 0)
+	es, err := Read(ctx(t), Query{Unit: unit})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, e := range es {
+		got[e.Message] = e.InvocationID
+	}
+	require.Equal(t, invA, got["hello from A"])
+	require.Equal(t, invA, got["stop-post of A"])
+	require.Equal(t, invB, got["hello from B, early"])
+	require.Equal(t, invB, got["more from B, early"])
+	require.Equal(t, invB, got["native from B, early"])
+	require.Equal(t, invB, got["hello again from B"])
+
+	cur, err := Read(ctx(t), Query{Unit: unit, Invocation: "current"})
+	require.NoError(t, err)
+	require.Equal(t, "hello from B, early", cur[0].Message)
 }

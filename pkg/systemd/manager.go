@@ -166,9 +166,10 @@ func (m *Manager) Reload(ctx context.Context) error {
 }
 
 // Enable enables unit files, given as names or absolute paths, following
-// their [Install] sections (`systemctl --user enable`). It does not
-// replace conflicting symlinks. A set of files none of which has install
-// information is an error: enabling them would do nothing.
+// their [Install] sections, then reloads the manager so that it sees the
+// change (like `systemctl --user enable`). It does not replace conflicting
+// symlinks. A set of files none of which has install information is an
+// error: enabling them would do nothing.
 func (m *Manager) Enable(ctx context.Context, files ...string) error {
 	hasInstall, _, err := m.conn.EnableUnitFilesContext(ctx, files, false, false)
 	if err != nil {
@@ -177,15 +178,16 @@ func (m *Manager) Enable(ctx context.Context, files ...string) error {
 	if !hasInstall {
 		return fmt.Errorf("enable %v: no [Install] section in them, nothing to enable", files)
 	}
-	return nil
+	return m.Reload(ctx)
 }
 
-// Disable removes the symlinks Enable made (`systemctl --user disable`).
+// Disable removes the symlinks Enable made, then reloads the manager (like
+// `systemctl --user disable`).
 func (m *Manager) Disable(ctx context.Context, names ...string) error {
 	if _, err := m.conn.DisableUnitFilesContext(ctx, names, false); err != nil {
 		return fmt.Errorf("disable %v: %w", names, err)
 	}
-	return nil
+	return m.Reload(ctx)
 }
 
 func (m *Manager) invocationID(ctx context.Context, unit string) (string, error) {

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/install"
+	"github.com/hermes-gateway/hermes/units"
+	"github.com/spf13/cobra"
+)
+
+func newInstallCmd() *cobra.Command {
+	var o install.Options
+	var gateway string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "install-unit",
+		Short: "Install the systemd user units and start the gateway's socket",
+		Long: `Renders the embedded units with the path of hermes-gateway, writes them to
+$XDG_CONFIG_HOME/systemd/user/, reloads the user manager, enables and starts
+hermes-gateway.socket (and the service, unless --no-start), and enables
+lingering so the gateway survives logout and starts at boot.
+
+Idempotent: a second run changes and restarts nothing. A unit file changed by
+hand is reported with a diff and left alone unless --force.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			if gateway == "" {
+				if gateway, err = siblingBinary("hermes-gateway"); err != nil {
+					return err
+				}
+			}
+			if gateway, err = filepath.Abs(gateway); err != nil {
+				return err
+			}
+			if _, err := os.Stat(gateway); err != nil {
+				return fmt.Errorf("--gateway %s: %w", gateway, err)
+			}
+			hermes, _ := os.Executable()
+			o.Params = units.Params{Gateway: gateway, Hermes: hermes}
+			o.Config = cfg
+			o.Out = cmd.OutOrStdout()
+			if asJSON {
+				o.Out = nil
+			}
+			m, err := connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			res, err := install.Install(cmd.Context(), m, o)
+			if asJSON && res != nil {
+				writeJSON(cmd.OutOrStdout(), res)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&gateway, "gateway", "", "path of the hermes-gateway binary the units run (default: next to hermes)")
+	cmd.Flags().BoolVar(&o.NoStart, "no-start", false, "enable and start the socket only; the first request starts the service")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace unit files that were changed by hand")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print what would be written and run, change nothing")
+	cmd.Flags().StringVar(&o.UnitDir, "unit-dir", "", "where to write the units (default $XDG_CONFIG_HOME/systemd/user)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newUninstallCmd() *cobra.Command {
+	var purge bool
+	var unitDir string
+	cmd := &cobra.Command{
+		Use:   "uninstall-unit",
+		Short: "Stop and remove the systemd user units (config and state stay unless --purge)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				// A broken config must not block removing the units.
+				fmt.Fprintf(cmd.ErrOrStderr(), "! config: %v (continuing)\n", err)
+				cfg = config.Default()
+			}
+			m, err := connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			cfgPath, _ := cmd.Flags().GetString("config")
+			return install.Uninstall(cmd.Context(), m, install.UninstallOptions{
+				UnitDir: unitDir, Purge: purge, Config: cfg, ConfigPath: cfgPath, Out: cmd.OutOrStdout(),
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the config directory and the state directory (the store)")
+	cmd.Flags().StringVar(&unitDir, "unit-dir", "", "where the units are (default $XDG_CONFIG_HOME/systemd/user)")
+	return cmd
+}

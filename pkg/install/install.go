@@ -1,0 +1,292 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/systemd"
+	"github.com/hermes-gateway/hermes/units"
+)
+
+// Systemd is what install needs of the user manager (pkg/systemd.Manager).
+type Systemd interface {
+	Reload(ctx context.Context) error
+	Enable(ctx context.Context, files ...string) error
+	Disable(ctx context.Context, names ...string) error
+	Start(ctx context.Context, unit string) (systemd.JobResult, error)
+	Stop(ctx context.Context, unit string) (systemd.JobResult, error)
+	ResetFailed(ctx context.Context, unit string) error
+	Unit(ctx context.Context, name string) (systemd.UnitState, error)
+}
+
+// Options describe one install.
+type Options struct {
+	Params  units.Params
+	UnitDir string // "" = DefaultUnitDir()
+	Config  *config.Config
+	NoStart bool
+	Force   bool
+	DryRun  bool
+	Out     io.Writer
+	// Linger enables lingering; nil runs loginctl.
+	Linger func(ctx context.Context) (string, error)
+}
+
+// DefaultUnitDir is $XDG_CONFIG_HOME/systemd/user.
+func DefaultUnitDir() string {
+	base := os.Getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(base) {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".config")
+	}
+	return filepath.Join(base, "systemd", "user")
+}
+
+// Wanted lists the units this config needs installed.
+func Wanted(cfg *config.Config) []string {
+	var names []string
+	for _, n := range units.Names() {
+		if n == units.WebhookSocket && (cfg == nil || cfg.Telegram.Mode != config.ModeWebhook) {
+			continue
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// Check compares the installed unit files with the ones install would write.
+func Check(p units.Params, unitDir string, cfg *config.Config) ([]File, error) {
+	if unitDir == "" {
+		unitDir = DefaultUnitDir()
+	}
+	if cfg != nil && p.WebhookListen == "" {
+		p.WebhookListen = cfg.Telegram.Webhook.Listen
+	}
+	var files []File
+	for _, name := range Wanted(cfg) {
+		body, err := units.Render(name, p)
+		if err != nil {
+			return nil, err
+		}
+		f, err := compare(name, filepath.Join(unitDir, name), body)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// Result says what an install did.
+type Result struct {
+	Files   []File   `json:"files"`
+	Actions []string `json:"actions"`
+	Linger  string   `json:"linger"`
+	// UpToDate is true when nothing had to change.
+	UpToDate bool `json:"up_to_date"`
+}
+
+// Install writes the units, reloads the manager, enables and starts the
+// socket (and the service unless NoStart), and enables lingering. It is
+// idempotent: a second run changes and restarts nothing.
+func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if o.UnitDir == "" {
+		o.UnitDir = DefaultUnitDir()
+	}
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	if drain, stop := o.Config.Gateway.DrainTimeout.Duration, units.TimeoutStop(); drain >= stop {
+		return nil, fmt.Errorf("gateway.drain_timeout (%s) must stay below the unit's TimeoutStopSec (%s), or systemd kills a drain midway; lower it in %s", drain, stop, o.Config.Source)
+	}
+	files, err := Check(o.Params, o.UnitDir, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Files: files}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	act := func(a string) { res.Actions = append(res.Actions, a) }
+	prefix := ""
+	if o.DryRun {
+		prefix = "would "
+	}
+
+	wrote := false
+	var kept []string
+	for _, f := range files {
+		switch f.State {
+		case Current:
+			say("= %s: up to date", f.Name)
+			continue
+		case Modified:
+			if !o.Force {
+				say("! %s: changed by hand since install-unit wrote it; left alone (rerun with --force to replace it):\n%s", f.Name, indent(f.Diff))
+				kept = append(kept, f.Name)
+				continue
+			}
+			say("! %s: changed by hand; --force replaces it:\n%s", f.Name, indent(f.Diff))
+		case Outdated:
+			say("~ %s: refreshing from this version of hermes:\n%s", f.Name, indent(f.Diff))
+		case Missing:
+			say("+ %s: %swrite %s", f.Name, prefix, f.Path)
+		}
+		if o.DryRun {
+			if f.State == Missing {
+				say("%s", indent(string(f.want)))
+			}
+		} else if err := writeAtomic(f.Path, f.want, 0o644); err != nil {
+			return res, fmt.Errorf("write %s: %w; check that %s is writable", f.Path, err, o.UnitDir)
+		}
+		act("write " + f.Path)
+		wrote = true
+	}
+
+	if wrote {
+		say("→ %sdaemon-reload", prefix)
+		act("daemon-reload")
+		if !o.DryRun {
+			if err := sd.Reload(ctx); err != nil {
+				return res, err
+			}
+		}
+	}
+
+	// Enable and start only what is not already so: a second install must
+	// restart nothing.
+	toEnable := []string{units.Socket}
+	if containsName(Wanted(o.Config), units.WebhookSocket) {
+		toEnable = append(toEnable, units.WebhookSocket)
+	}
+	toStart := append([]string(nil), toEnable...)
+	if !o.NoStart {
+		toStart = append(toStart, units.Service)
+	}
+	for _, name := range toEnable {
+		st, err := sd.Unit(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		if st.UnitFileState == "enabled" {
+			continue
+		}
+		say("→ %senable %s", prefix, name)
+		act("enable " + name)
+		if !o.DryRun {
+			if err := sd.Enable(ctx, name); err != nil {
+				return res, err
+			}
+		}
+	}
+	for _, name := range toStart {
+		st, err := sd.Unit(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		if st.ActiveState == "active" || st.ActiveState == "reloading" {
+			continue
+		}
+		say("→ %sstart %s", prefix, name)
+		act("start " + name)
+		if o.DryRun {
+			continue
+		}
+		if systemd.StartLimitHit(st) {
+			if err := sd.ResetFailed(ctx, name); err != nil {
+				return res, err
+			}
+		}
+		if _, err := sd.Start(ctx, name); err != nil {
+			return res, fmt.Errorf("%w; see `hermes gateway logs --invocation current`", err)
+		}
+	}
+
+	if o.DryRun {
+		say("→ would enable lingering (loginctl enable-linger)")
+	} else {
+		res.Linger = enableLinger(ctx, o.Linger)
+		say("%s", res.Linger)
+	}
+
+	res.UpToDate = !wrote && len(res.Actions) == 0
+	switch {
+	case len(kept) > 0:
+		say("Installed, except %s (changed by hand; see the diff above).", strings.Join(kept, ", "))
+	case res.UpToDate:
+		say("✓ up to date: nothing changed, nothing restarted")
+	case o.DryRun:
+		say("Dry run: nothing was written or started.")
+	default:
+		say("✓ installed in %s", o.UnitDir)
+	}
+	return res, nil
+}
+
+func containsName(names []string, n string) bool {
+	for _, x := range names {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// enableLinger makes the user manager outlive the login session, so the
+// gateway survives logout and starts at boot. Where it cannot, it says why
+// and what to run; the install goes on either way.
+func enableLinger(ctx context.Context, linger func(context.Context) (string, error)) string {
+	if linger == nil {
+		linger = loginctlLinger
+	}
+	msg, err := linger(ctx)
+	if err != nil {
+		name := "$USER"
+		if u, uerr := user.Current(); uerr == nil {
+			name = u.Username
+		}
+		return fmt.Sprintf("! linger: not enabled (%v): the gateway stops when you log out and does not start at boot; fix: `sudo loginctl enable-linger %s`", err, name)
+	}
+	return msg
+}
+
+func loginctlLinger(ctx context.Context) (string, error) {
+	u, err := user.Current()
+	if err != nil {
+		return "", err
+	}
+	if out, err := exec.CommandContext(ctx, "loginctl", "show-user", u.Username, "--property=Linger", "--value").Output(); err == nil && strings.TrimSpace(string(out)) == "yes" {
+		return "= linger: already enabled", nil
+	}
+	out, err := exec.CommandContext(ctx, "loginctl", "enable-linger", u.Username).CombinedOutput()
+	if err != nil {
+		why := strings.TrimSpace(string(out))
+		if why == "" {
+			why = err.Error()
+		}
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			why = "loginctl not found"
+		}
+		return "", errors.New(why)
+	}
+	return "✓ linger: enabled (the gateway survives logout and starts at boot)", nil
+}

@@ -1,0 +1,104 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/units"
+)
+
+// UninstallOptions describe one uninstall.
+type UninstallOptions struct {
+	UnitDir    string
+	Purge      bool
+	Config     *config.Config
+	ConfigPath string
+	Out        io.Writer
+}
+
+// Uninstall stops and disables the units, removes their files and reloads
+// the manager. Config and state stay unless Purge.
+func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if o.UnitDir == "" {
+		o.UnitDir = DefaultUnitDir()
+	}
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	names := units.Names()
+	// The service first, so its drain runs while the sockets still queue.
+	order := append([]string{units.Service}, names...)
+	seen := map[string]bool{}
+	for _, n := range order {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		st, err := sd.Unit(ctx, n)
+		if err != nil {
+			return err
+		}
+		if st.LoadState == "not-found" && st.ActiveState == "inactive" {
+			continue
+		}
+		if st.ActiveState != "inactive" && st.ActiveState != "failed" {
+			say("→ stop %s", n)
+			if _, err := sd.Stop(ctx, n); err != nil {
+				return err
+			}
+		}
+		if st.UnitFileState == "enabled" {
+			say("→ disable %s", n)
+			if err := sd.Disable(ctx, n); err != nil {
+				return err
+			}
+		}
+		_ = sd.ResetFailed(ctx, n) // nothing to reset is not an error worth showing
+	}
+	removed := 0
+	for _, n := range names {
+		p := filepath.Join(o.UnitDir, n)
+		if err := os.Remove(p); err == nil {
+			say("- %s removed", p)
+			removed++
+		} else if !os.IsNotExist(err) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	say("→ daemon-reload")
+	if err := sd.Reload(ctx); err != nil {
+		return err
+	}
+	if o.Purge {
+		cfgPath := o.ConfigPath
+		if cfgPath == "" {
+			cfgPath = config.DefaultPath()
+		}
+		for _, dir := range []string{filepath.Dir(cfgPath), o.Config.StateDir()} {
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("purge %s: %w", dir, err)
+			}
+			say("- %s purged", dir)
+		}
+	} else {
+		say("Config (%s) and state (%s) kept; `hermes uninstall-unit --purge` deletes them.", filepath.Dir(orDefault(o.ConfigPath)), o.Config.StateDir())
+	}
+	say("✓ uninstalled (%d unit files removed)", removed)
+	return nil
+}
+
+func orDefault(p string) string {
+	if p == "" {
+		return config.DefaultPath()
+	}
+	return p
+}
