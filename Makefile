@@ -18,6 +18,7 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hermes-gateway ./cmd/gateway
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hermes ./cmd/hermes
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fakebot ./cmd/fakebot
+	$(GO) build -trimpath -o $(BIN)/hermes-probe ./scripts/probe
 
 vet:
 	$(GO) vet ./...
