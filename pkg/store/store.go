@@ -38,7 +38,7 @@ var (
 	bucketMeta = []byte("meta") // small key/value facts: versions, offsets
 )
 
-var buckets = [][]byte{bucketMeta}
+var buckets = [][]byte{bucketMeta, bucketInbox, bucketOffsets, bucketKV}
 
 // Store is an open gateway.db. Its methods are safe for concurrent use.
 type Store struct {

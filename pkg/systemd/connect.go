@@ -38,6 +38,10 @@ import (
 // ConnectTimeout bounds Connect when its context has no earlier deadline.
 const ConnectTimeout = 2 * time.Second
 
+// reservePerCandidate is the time Connect keeps, while trying one bus
+// address, for each address still to try after it.
+const reservePerCandidate = 250 * time.Millisecond
+
 // Manager is a connection to the user's service manager. It is safe for
 // concurrent use. Close it when done.
 type Manager struct {
@@ -175,9 +179,14 @@ func Connect(ctx context.Context) (*Manager, error) {
 	cands := candidates()
 	uerr := &UnreachableError{}
 	for i, c := range cands {
-		// Share what time is left evenly among the candidates not yet
-		// tried, so one silent socket cannot starve the others.
-		budget := time.Until(deadline) / time.Duration(len(cands)-i)
+		// Most of the time left goes to this candidate, but some is kept
+		// for each of the others, so one silent socket cannot starve them.
+		left := time.Duration(len(cands) - i - 1)
+		remaining := time.Until(deadline)
+		budget := remaining - left*reservePerCandidate
+		if even := remaining / (left + 1); budget < even {
+			budget = even
+		}
 		actx, cancel := context.WithTimeout(ctx, budget)
 		m, err := connectOne(actx, c)
 		cancel()

@@ -66,13 +66,20 @@ func (e *JobError) Error() string {
 // working on a job. The job is not cancelled: it stays queued or running in
 // systemd and may still succeed.
 type JobPendingError struct {
-	Op    string
-	Unit  string
+	Op   string
+	Unit string
+	// JobID is systemd's id of the job; 0 when the context ended before
+	// the manager answered the request (the job may not exist).
 	JobID int
 	Err   error // the context's error
 }
 
 func (e *JobPendingError) Error() string {
+	if e.JobID == 0 {
+		return fmt.Sprintf("gave up asking systemd for the %s of %s (%v); the job may or may not be queued: "+
+			"run `systemctl --user status %s` to see (and `systemctl --user list-jobs` for the queue)",
+			e.Op, e.Unit, e.Err, e.Unit)
+	}
 	return fmt.Sprintf("gave up waiting for the %s of %s (%v), but the job (id %d) is still queued or running in systemd and may yet finish; "+
 		"run `systemctl --user status %s` to see where it is (and `systemctl --user list-jobs` for the queue)",
 		e.Op, e.Unit, e.Err, e.JobID, e.Unit)
@@ -122,6 +129,11 @@ func (m *Manager) job(ctx context.Context, op, unit string, f jobFunc) (JobResul
 	ch := make(chan string, 1)
 	id, err := f(ctx, unit, "replace", ch)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The call itself ran out of time: the manager may or may not
+			// have queued the job.
+			return "", &JobPendingError{Op: op, Unit: unit, Err: ctx.Err()}
+		}
 		return "", fmt.Errorf("%s %s: %w", op, unit, err)
 	}
 	// Watch the connection too: a manager that goes away never sends the

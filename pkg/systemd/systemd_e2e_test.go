@@ -382,14 +382,16 @@ ExecStart=/bin/sh -c 'if [ -e `+flag+` ]; then exec sleep infinity; fi; touch `+
 	require.ErrorAs(t, err, &pe)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, "restart", pe.Op)
-	require.NotZero(t, pe.JobID)
-	require.Contains(t, err.Error(), "still queued or running")
 	require.Contains(t, err.Error(), "systemctl --user status "+name)
+	if pe.JobID != 0 { // (0 if even the request took longer than the deadline)
+		require.Contains(t, err.Error(), "still queued or running")
+	}
 
-	// The job is really still there: the unit is activating.
+	// The job is really still there: the unit is on its way (the manager
+	// handles this request after the restart's, on the same connection).
 	s, err := m.Unit(jobCtx(t), name)
 	require.NoError(t, err)
-	require.Equal(t, "activating", s.ActiveState)
+	require.Contains(t, []string{"deactivating", "activating"}, s.ActiveState)
 
 	// The connection is still usable, and a stop replaces the pending job.
 	res, err = m.Stop(jobCtx(t), name)

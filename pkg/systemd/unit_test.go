@@ -107,4 +107,6 @@ func TestJobErrors(t *testing.T) {
 	require.True(t, errors.Is(pe, context.DeadlineExceeded))
 	require.Contains(t, pe.Error(), "still queued or running in systemd")
 	require.Contains(t, pe.Error(), "systemctl --user status hermes-gateway.service")
+	pe.JobID = 0
+	require.Contains(t, pe.Error(), "may or may not be queued")
 }
