@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/httpserve"
 )
 
 // Backend is what the control API asks of the gateway.
@@ -28,12 +28,9 @@ const maxBody = 64 << 10
 
 // Server serves the control API on one listener.
 type Server struct {
-	mux      *http.ServeMux
-	http     *http.Server
-	log      *slog.Logger
-	listener net.Listener
-	done     chan error
-	conns    connSet
+	mux *http.ServeMux
+	srv *httpserve.Server
+	log *slog.Logger
 	// allowed maps known paths to their method, so that a wrong method gets
 	// 405 rather than the catch-all 404.
 	allowed map[string]string
@@ -98,93 +95,20 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 // refused (see OwnerOnly); a panic in a handler is answered 500 and logged,
 // and never takes the gateway down.
 func (s *Server) Serve(l net.Listener) {
-	s.http = &http.Server{
-		Handler:           recoverer(s.mux, s.log),
-		ConnContext:       connContext,
-		ConnState:         s.conns.track,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	s.done = make(chan error, 1)
 	owner := OwnerOnly(l, func(p Peer, err error) {
 		s.log.Warn("control: refused a connection", "peer_pid", p.PID, "peer_uid", p.UID, "err", err)
 	})
-	s.listener = owner
-	go func() { s.done <- s.http.Serve(owner) }()
+	s.srv = httpserve.Serve(owner, recoverer(s.mux, s.log), httpserve.Options{ConnContext: connContext, Log: s.log})
 }
 
-// Shutdown stops accepting (the listener's fd is closed here, but systemd
-// keeps its own copy, so new connections wait in the backlog for the next
-// process), answers every connection already accepted, and returns when they
-// are closed or ctx ends.
-//
-// http.Server.Shutdown is not used: it drops a connection whose request
-// is read after shutdown began (net/http closes it unanswered), and it does
-// not wait for the Serve loop, so a connection accepted in that instant is
-// not yet tracked. Either way a client reads EOF during a restart.
+// Shutdown stops accepting, answers every request already accepted, and
+// returns when they are done or ctx ends; new connections wait in systemd's
+// socket for the next process (see httpserve).
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.http == nil {
+	if s.srv == nil {
 		return nil
 	}
-	s.listener.Close()
-	serveErr := <-s.done // every accepted connection is now tracked
-	// Connections close after their current response; idle ones now.
-	s.http.SetKeepAlivesEnabled(false)
-	err := s.conns.waitEmpty(ctx)
-	if err != nil {
-		s.http.Close()
-	}
-	if serveErr != nil && !errors.Is(serveErr, net.ErrClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return err
-}
-
-// connSet tracks open connections through http.Server.ConnState.
-type connSet struct {
-	mu    sync.Mutex
-	open  map[net.Conn]struct{}
-	empty chan struct{} // closed and replaced when open drains to zero
-}
-
-func (cs *connSet) track(c net.Conn, state http.ConnState) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.open == nil {
-		cs.open = map[net.Conn]struct{}{}
-	}
-	switch state {
-	case http.StateNew:
-		cs.open[c] = struct{}{}
-	case http.StateClosed, http.StateHijacked:
-		delete(cs.open, c)
-		if len(cs.open) == 0 && cs.empty != nil {
-			close(cs.empty)
-			cs.empty = nil
-		}
-	}
-}
-
-func (cs *connSet) waitEmpty(ctx context.Context) error {
-	cs.mu.Lock()
-	if len(cs.open) == 0 {
-		cs.mu.Unlock()
-		return nil
-	}
-	if cs.empty == nil {
-		cs.empty = make(chan struct{})
-	}
-	ch := cs.empty
-	cs.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("control connections still open at shutdown: %w", ctx.Err())
-	}
+	return s.srv.Shutdown(ctx)
 }
 
 func recoverer(h http.Handler, log *slog.Logger) http.Handler {

@@ -66,3 +66,54 @@ type Error struct {
 	Error string `json:"error"`
 	Fix   string `json:"fix,omitempty"`
 }
+
+// ChatRequest is POST /v1/chat: a message from the machine's owner
+// (platform "local"), answered like any chat message.
+type ChatRequest struct {
+	Text string `json:"text"`
+	// WaitSeconds bounds how long the request waits for the answer
+	// (default 120); past it the answer is 202 with the message's id.
+	WaitSeconds int `json:"wait_seconds,omitempty"`
+}
+
+// ChatAnswer is the answer to POST /v1/chat and GET /v1/chat/{id}.
+type ChatAnswer struct {
+	ID      int64    `json:"id"`
+	State   string   `json:"state"` // pending | done | dropped
+	Replies []string `json:"replies"`
+	Note    string   `json:"note,omitempty"`
+}
+
+// PairingList is GET /v1/pairing.
+type PairingList struct {
+	Pending  []PairingRequest `json:"pending"`
+	Approved []ApprovedUser   `json:"approved"`
+}
+
+// PairingRequest is a stranger waiting for approval.
+type PairingRequest struct {
+	Code     string    `json:"code"`
+	Platform string    `json:"platform"`
+	UserID   int64     `json:"user_id"`
+	UserName string    `json:"user_name"`
+	Expires  time.Time `json:"expires"`
+}
+
+// ApprovedUser is a stranger an admin let in.
+type ApprovedUser struct {
+	Platform string    `json:"platform"`
+	UserID   int64     `json:"user_id"`
+	UserName string    `json:"user_name"`
+	Approved time.Time `json:"approved"`
+}
+
+// ApproveRequest is POST /v1/pairing/approve.
+type ApproveRequest struct {
+	Code string `json:"code"`
+}
+
+// RevokeRequest is POST /v1/pairing/revoke.
+type RevokeRequest struct {
+	Platform string `json:"platform,omitempty"` // default telegram
+	UserID   int64  `json:"user_id"`
+}

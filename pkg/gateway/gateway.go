@@ -12,13 +12,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/activation"
+	"github.com/hermes-gateway/hermes/pkg/agent"
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/httpserve"
+	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/hermes-gateway/hermes/pkg/version"
@@ -63,9 +67,29 @@ type Gateway struct {
 	activated   bool
 
 	started time.Time
-	store   *store.Store
-	work    Tracker
-	restart chan restartRequest
+	readyAt time.Time
+	// prevStoppedAt is when the previous process stopped serving.
+	prevStoppedAt time.Time
+	store         *store.Store
+	work          Tracker
+	restart       chan restartRequest
+	fatal         chan fatalError
+
+	agent    agent.Agent
+	auth     *router.Auth
+	router   *router.Router
+	local    *localPlatform
+	telegram *telegramPlatform
+	// platformCancel stops the platforms' receive loops at the drain.
+	platformCancel context.CancelFunc
+	platformsDone  sync.WaitGroup
+}
+
+// fatalError is a problem found after start that no restart can fix (a
+// rejected bot token): the gateway drains and exits with code.
+type fatalError struct {
+	code   int
+	reason string
 }
 
 type restartRequest struct{ reason, by string }
@@ -81,6 +105,7 @@ func Run(ctx context.Context, o Options) int {
 		state:   control.StateStarting,
 		started: time.Now(),
 		restart: make(chan restartRequest, 1),
+		fatal:   make(chan fatalError, 1),
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -117,10 +142,56 @@ func Run(ctx context.Context, o Options) int {
 	g.store = st
 	defer st.Close()
 	g.lastRestart = g.readLastRestart()
+	if b, _ := st.Meta(metaStoppedAt); b != nil {
+		g.prevStoppedAt, _ = time.Parse(time.RFC3339Nano, string(b))
+	}
+	if n, err := st.Prune(keepFinished); err == nil && n > 0 {
+		g.log.Info("pruned old inbox records", "count", n)
+	}
 
-	l, err := g.listen(o.ControlPath)
+	g.agent, err = agent.New(cfg.Agent, cfg.ResolvePath, g.log)
+	if err != nil {
+		return g.exit(ExitConfig, fmt.Sprintf("agent: %v", err))
+	}
+	if cfg.Telegram.Enabled {
+		if g.telegram, err = newTelegramPlatform(g, cfg); err != nil {
+			return g.exit(ExitConfig, err.Error())
+		}
+	}
+
+	set, err := activation.Adopt()
 	if err != nil {
 		return g.exit(ExitFailure, err.Error())
+	}
+	l, err := g.listen(set, o.ControlPath)
+	if err != nil {
+		return g.exit(ExitFailure, err.Error())
+	}
+	var webhook net.Listener
+	if g.telegram != nil && cfg.Telegram.Mode == config.ModeWebhook {
+		if webhook, err = g.listenWebhook(set, cfg); err != nil {
+			return g.exit(ExitFailure, err.Error())
+		}
+	}
+	for _, name := range set.Unclaimed() {
+		g.log.Warn("systemd passed a socket this gateway does not use; check FileDescriptorName= in the socket units", "name", name)
+	}
+
+	g.auth = router.NewAuth(st, cfg.Telegram.Admins, cfg.Telegram.Users, cfg.Telegram.Groups)
+	g.local = newLocalPlatform(st)
+	g.router = router.New(router.Options{
+		Store: st, Agent: g.agent, Auth: g.auth, Host: g, Work: &g.work, Log: g.log,
+		History:       router.NewHistory(st, cfg.Agent.HistoryTurns, cfg.Agent.HistoryChars),
+		MaxConcurrent: cfg.Agent.MaxConcurrentChats,
+		Finished: func(m router.Message, state, note string) {
+			if m.Platform == platformLocal {
+				g.local.finished(m)
+			}
+		},
+	})
+	g.router.AddPlatform(g.local)
+	if g.telegram != nil {
+		g.router.AddPlatform(g.telegram)
 	}
 
 	sigs := o.Signals
@@ -136,31 +207,51 @@ func Run(ctx context.Context, o Options) int {
 
 	// Serve once ready: until then, connections wait in the socket's
 	// backlog, and the first answer a client gets is from a ready gateway.
+	// Platforms start here too; one that cannot connect yet is reported in
+	// STATUS= and /v1/status, not by withholding READY: a network outage
+	// must not become a restart loop.
 	g.setState(control.StateReady)
 	srv := control.NewServer(g, g.log)
+	g.chatHandlers(srv)
+	g.pairingHandlers(srv)
 	srv.Serve(l)
+	var webhookSrv *httpserve.Server
+	if webhook != nil {
+		webhookSrv = httpserve.Serve(webhook, g.telegram.webhookHandler(), httpserve.Options{Log: g.log})
+	}
+	pctx, pcancel := context.WithCancel(context.Background())
+	g.platformCancel = pcancel
+	if g.telegram != nil {
+		g.platformsDone.Add(1)
+		go func() {
+			defer g.platformsDone.Done()
+			g.telegram.run(pctx)
+		}()
+	}
+	g.readyAt = time.Now()
 	if err := g.notify.Ready(); err != nil {
 		g.log.Warn("sd_notify READY failed; systemd will time the start out", "err", err)
 	}
 	g.updateStatus()
-	g.log.Info("ready", "control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir())
+	g.log.Info("ready", "control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
+		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)
+	if n, err := g.router.Resume(); err != nil {
+		g.log.Error("could not resume unfinished work", "err", err)
+	} else if n > 0 {
+		g.log.Info("resuming work a previous process left unfinished", "count", n)
+	}
 
 	code, reason := g.loop(ctx, sigs)
-	g.drain(srv, code, reason)
+	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)
 }
 
+// keepFinished is how long answered updates stay in the inbox, long
+// enough to recognise any redelivery.
+const keepFinished = 7 * 24 * time.Hour
+
 // listen adopts the control socket from systemd, or opens it by hand.
-func (g *Gateway) listen(override string) (net.Listener, error) {
-	set, err := activation.Adopt()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, name := range set.Unclaimed() {
-			g.log.Warn("systemd passed a socket this gateway does not use; check FileDescriptorName= in the socket units", "name", name)
-		}
-	}()
+func (g *Gateway) listen(set *activation.Set, override string) (net.Listener, error) {
 	if l, ok := set.Take(activation.Control); ok {
 		g.activated = true
 		return l, nil
@@ -196,6 +287,8 @@ func (g *Gateway) loop(ctx context.Context, sigs <-chan os.Signal) (code int, re
 			default:
 				return ExitStopped, "stop requested (" + sig.String() + ")"
 			}
+		case f := <-g.fatal:
+			return f.code, f.reason
 		case r := <-g.restart:
 			rec := control.RestartRecord{Reason: r.reason, RequestedBy: r.by, At: time.Now().UTC(), PID: os.Getpid()}
 			g.log.Info("restart requested", "reason", r.reason, "by", r.by)
@@ -218,9 +311,10 @@ func (g *Gateway) loop(ctx context.Context, sigs <-chan os.Signal) (code int, re
 	}
 }
 
-// drain stops new work, waits for work in flight up to the drain timeout,
-// and closes the control server.
-func (g *Gateway) drain(srv *control.Server, code int, reason string) {
+// drain stops new work, waits for work in flight up to the drain timeout
+// (what does not finish stays in the store and runs after the restart),
+// stops the platforms and closes the servers.
+func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int, reason string) {
 	g.setState(control.StateDraining)
 	if err := g.notify.Stopping(); err != nil {
 		g.log.Warn("sd_notify STOPPING failed", "err", err)
@@ -230,18 +324,42 @@ func (g *Gateway) drain(srv *control.Server, code int, reason string) {
 	g.log.Info("drain started", "in_flight", inFlight, "timeout", timeout.String(), "reason", reason)
 	g.updateStatus()
 	start := time.Now()
+	g.local.release()
+	g.router.Draining()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	left := g.work.Drain(ctx)
 	cancel()
-	// Requests already accepted (a status, the 202 of a restart) finish;
-	// nothing new is accepted, and new connections wait in systemd's socket.
+	if left > 0 {
+		g.log.Warn("drain timed out; unfinished turns stay in the store and run after the restart", "unfinished", left)
+	}
+	g.router.Abandon()
+	g.platformCancel()
+	g.platformsDone.Wait()
+	if g.telegram != nil {
+		g.telegram.confirmStored()
+	}
+	// Requests already accepted (a status, the 202 of a restart, a webhook
+	// delivery) are answered; nothing new is accepted, and new connections
+	// wait in systemd's sockets for the next process.
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := srv.Shutdown(sctx); err != nil {
 		g.log.Warn("control server did not shut down cleanly", "err", err)
 	}
+	if webhook != nil {
+		if err := webhook.Shutdown(sctx); err != nil {
+			g.log.Warn("webhook server did not shut down cleanly", "err", err)
+		}
+	}
 	scancel()
+	if err := g.store.SetMeta(metaStoppedAt, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		g.log.Warn("could not record the stop time", "err", err)
+	}
 	g.log.Info("drain done", "finished", inFlight-left, "unfinished", left, "took_ms", time.Since(start).Milliseconds())
 }
+
+// metaStoppedAt records when the last process stopped serving, so the next
+// one can say how long the bot was down.
+const metaStoppedAt = "stopped_at"
 
 // exit logs the exit in one line and returns code.
 func (g *Gateway) exit(code int, reason string) int {
@@ -268,13 +386,25 @@ func (g *Gateway) reload() {
 		return
 	}
 	old := g.config()
-	if cfg.StateDir() != old.StateDir() || cfg.ControlSocket() != old.ControlSocket() {
-		g.log.Warn("reload: state_dir and control_socket apply at start; run `hermes gateway restart` for them")
+	// Live: the drain timeout and who may talk to the bot. The rest shapes
+	// sockets, the store, the platforms and the agent, built at start.
+	if cfg.StateDir() != old.StateDir() || cfg.ControlSocket() != old.ControlSocket() ||
+		!reflect.DeepEqual(cfg.Agent, old.Agent) || !sameTelegramSetup(cfg.Telegram, old.Telegram) {
+		g.log.Warn("reload: some changes apply only at start (state_dir, control_socket, agent, telegram token/mode/url); run `hermes gateway restart` for them")
 	}
 	g.mu.Lock()
 	g.cfg = cfg
 	g.mu.Unlock()
+	g.auth.Update(cfg.Telegram.Admins, cfg.Telegram.Users, cfg.Telegram.Groups)
 	g.log.Info("reload: config applied", "config", g.cfgPath)
+}
+
+// sameTelegramSetup compares what the Telegram platform was built from,
+// ignoring the access lists, which apply live.
+func sameTelegramSetup(a, b config.Telegram) bool {
+	a.Admins, a.Users, a.Groups = nil, nil, nil
+	b.Admins, b.Users, b.Groups = nil, nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 func (g *Gateway) config() *config.Config {
@@ -321,13 +451,47 @@ func (g *Gateway) Status() control.Status {
 		StartedAt:    g.started.UTC(),
 		InvocationID: os.Getenv("INVOCATION_ID"),
 		State:        g.state,
-		Platforms:    []control.Platform{},
+		Platforms:    g.platformsLocked(),
 		InFlight:     g.work.Count(),
 		LastRestart:  g.lastRestart,
 		ConfigFile:   g.cfg.Source,
 		StateDir:     g.cfg.StateDir(),
 		Activated:    g.activated,
 	}
+}
+
+func (g *Gateway) platformsLocked() []control.Platform {
+	ps := []control.Platform{}
+	if g.telegram != nil {
+		ps = append(ps, g.telegram.status())
+	}
+	return ps
+}
+
+// downGap is how long no gateway served between the previous process and
+// this one (0 when unknown).
+func (g *Gateway) downGap() time.Duration {
+	if g.prevStoppedAt.IsZero() || g.readyAt.IsZero() || g.readyAt.Before(g.prevStoppedAt) {
+		return 0
+	}
+	return g.readyAt.Sub(g.prevStoppedAt)
+}
+
+// StatusText is the /status answer in a chat.
+func (g *Gateway) StatusText() string {
+	st := g.Status()
+	v := version.Get()
+	s := fmt.Sprintf("hermes-gateway %s (rev %.12s)\nup %s, %s, %d in flight", v.Version, v.Revision, time.Since(g.started).Round(time.Second), st.State, st.InFlight)
+	for _, p := range st.Platforms {
+		s += fmt.Sprintf("\n%s: %s", p.Name, p.State)
+	}
+	if lr := st.LastRestart; lr != nil {
+		s += fmt.Sprintf("\nlast restart: %s (%s), %s ago", lr.Reason, lr.RequestedBy, time.Since(lr.At).Round(time.Second))
+		if gap := g.downGap(); gap > 0 {
+			s += fmt.Sprintf(", down %d ms", gap.Milliseconds())
+		}
+	}
+	return s
 }
 
 // RequestRestart implements control.Backend.

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// clock is the time source of the openai backend's retries. It exists so
+// that tests can observe every wait (backoff, Retry-After) instead of
+// sleeping for real.
+type clock interface {
+	Now() time.Time
+	// Sleep waits for d, or until ctx ends, in which case it returns
+	// ctx.Err().
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Retry waits of the openai backend.
+const (
+	backoffMin = 1 * time.Second
+	backoffMax = 30 * time.Second
+	// maxRetryAfter is the longest Retry-After the backend waits for; a
+	// server asking for more gets no retry (the person is told to try
+	// again later instead of waiting minutes for an answer).
+	maxRetryAfter = 60 * time.Second
+)
+
+// backoffDelay returns the wait before retry number n (n >= 1): 1s, 2s, 4s,
+// ... capped at 30s, each jittered by ±20 % so that gateways that failed
+// together do not retry in lockstep.
+func backoffDelay(n int) time.Duration {
+	d := backoffMin
+	for i := 1; i < n && d < backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, backoffMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// maxKeyFileBytes bounds what is read from an API key file; it holds one
+// short line.
+const maxKeyFileBytes = 64 << 10
+
+// readKeyFile reads the API key from path (already resolved). The file must
+// be a regular file that only its owner can access (mode 0600 or stricter):
+// whoever reads the key spends the owner's money. Surrounding white space
+// is ignored. Errors name the key to fix and never contain the key.
+func readKeyFile(path string) (string, error) {
+	const key = "agent.openai.api_key_file"
+	// O_NONBLOCK keeps a FIFO planted at path from blocking the open; the
+	// checks below concern the file actually opened.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %s does not exist; put the API key in it (one line) and run `chmod 600 %s`, or fix the path", key, path, shellQuote(path))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: %s is not a regular file (%s)", key, path, fi.Mode().Type())
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("%s: %s has mode %04o, so other users may read the API key; run `chmod 600 %s`", key, path, perm, shellQuote(path))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if len(b) > maxKeyFileBytes {
+		return "", fmt.Errorf("%s: %s is larger than %d bytes; it should hold the API key on one line", key, path, maxKeyFileBytes)
+	}
+	k := strings.TrimSpace(string(b))
+	if k == "" {
+		return "", fmt.Errorf("%s: %s is empty; put the API key in it (one line)", key, path)
+	}
+	for _, r := range k {
+		// A header value cannot hold these, and a key never does: the
+		// file probably holds something else (several lines, a note).
+		if r <= ' ' || r == 0x7f {
+			return "", fmt.Errorf("%s: %s should hold only the API key on one line, but it holds white space or control characters inside the key", key, path)
+		}
+	}
+	return k, nil
+}
+
+// shellQuote quotes s for a command the user is told to paste.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/router"
+	"github.com/hermes-gateway/hermes/pkg/store"
+)
+
+// localPlatform is the machine's owner talking through the control API
+// (`hermes chat`). Replies are kept in the store, so an answer that comes
+// after a restart is still there for the CLI to fetch.
+type localPlatform struct {
+	store *store.Store
+
+	// ids serialises id allocation: the next id is the store's offset.
+	ids sync.Mutex
+
+	mu      sync.Mutex
+	waiters map[int64]chan struct{} // closed when the message is finished
+	closed  bool
+}
+
+const (
+	platformLocal    = "local"
+	collLocalReplies = "local_replies"
+	maxChatText      = 64 << 10
+)
+
+func newLocalPlatform(st *store.Store) *localPlatform {
+	return &localPlatform{store: st, waiters: map[int64]chan struct{}{}}
+}
+
+func (l *localPlatform) Name() string { return platformLocal }
+
+// Send appends to the message's replies; replyTo is the local message id.
+func (l *localPlatform) Send(_ context.Context, _ int64, text string, replyTo int) error {
+	key := strconv.Itoa(replyTo)
+	var replies []string
+	if _, err := l.store.Load(collLocalReplies, key, &replies); err != nil {
+		return err
+	}
+	return l.store.Put(collLocalReplies, key, append(replies, text))
+}
+
+func (l *localPlatform) Typing(context.Context, int64) error { return nil }
+
+// finished wakes whoever waits for m.
+func (l *localPlatform) finished(m router.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ch, ok := l.waiters[m.ID]; ok {
+		close(ch)
+		delete(l.waiters, m.ID)
+	}
+}
+
+func (l *localPlatform) wait(id int64) chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch := make(chan struct{})
+	if l.closed {
+		return ch
+	}
+	if old, ok := l.waiters[id]; ok {
+		return old
+	}
+	l.waiters[id] = ch
+	return ch
+}
+
+// release lets every waiter go (the drain began): their requests answer
+// 202 and the CLI fetches the answer from the next process.
+func (l *localPlatform) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for id, ch := range l.waiters {
+		close(ch)
+		delete(l.waiters, id)
+	}
+}
+
+func (l *localPlatform) answer(id int64) (control.ChatAnswer, bool, error) {
+	it, err := l.store.Get(platformLocal, id)
+	if err != nil || it == nil {
+		return control.ChatAnswer{}, false, err
+	}
+	a := control.ChatAnswer{ID: id, State: it.State, Note: it.Note, Replies: []string{}}
+	if _, err := l.store.Load(collLocalReplies, strconv.FormatInt(id, 10), &a.Replies); err != nil {
+		return a, true, err
+	}
+	return a, true, nil
+}
+
+// chatHandlers serves POST /v1/chat and GET /v1/chat/{id}.
+func (g *Gateway) chatHandlers(srv *control.Server) {
+	srv.Handle("POST /v1/chat", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req control.ChatRequest
+		if err := control.DecodeJSON(r, &req); err != nil {
+			control.WriteDecodeError(w, err, `send {"text":"..."}`)
+			return
+		}
+		req.Text = strings.TrimSpace(req.Text)
+		switch {
+		case req.Text == "":
+			control.WriteError(w, http.StatusBadRequest, "empty message", `send {"text":"..."} with some text`)
+			return
+		case len(req.Text) > maxChatText:
+			control.WriteError(w, http.StatusRequestEntityTooLarge, "message over 64 KiB", "send a shorter message")
+			return
+		case g.work.Draining():
+			control.WriteError(w, http.StatusServiceUnavailable, "the gateway is draining", "try again in a moment: the next process takes new messages")
+			return
+		}
+		uid := os.Getuid()
+		if p, ok := control.PeerFrom(r.Context()); ok {
+			uid = int(p.UID)
+		}
+		g.local.ids.Lock()
+		id, err := g.store.Offset(platformLocal)
+		if err != nil {
+			g.local.ids.Unlock()
+			control.WriteError(w, http.StatusInternalServerError, "store: "+err.Error(), "see `hermes gateway logs`")
+			return
+		}
+		id = max(id, 1)
+		m := router.Message{Platform: platformLocal, ID: id, ChatID: int64(uid), ChatType: "local", UserID: int64(uid),
+			UserName: "local", MessageID: int(id), Text: req.Text}
+		done := g.local.wait(id)
+		err = g.router.Receive(m)
+		g.local.ids.Unlock()
+		if err != nil {
+			control.WriteError(w, http.StatusInternalServerError, "store: "+err.Error(), "check free space in the state directory")
+			return
+		}
+		g.waitAnswer(w, r, id, done, req.WaitSeconds)
+	}))
+	srv.Handle("GET /v1/chat/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			control.WriteError(w, http.StatusBadRequest, "bad message id "+strconv.Quote(r.PathValue("id")), "use the id POST /v1/chat returned")
+			return
+		}
+		wait, _ := strconv.Atoi(r.URL.Query().Get("wait"))
+		g.waitAnswer(w, r, id, g.local.wait(id), wait)
+	}))
+}
+
+func (g *Gateway) waitAnswer(w http.ResponseWriter, r *http.Request, id int64, done chan struct{}, waitSeconds int) {
+	if waitSeconds <= 0 || waitSeconds > 600 {
+		waitSeconds = 120
+	}
+	a, ok, err := g.local.answer(id)
+	if err == nil && ok && a.State == store.Pending {
+		t := time.NewTimer(time.Duration(waitSeconds) * time.Second)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		a, ok, err = g.local.answer(id)
+	}
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNoItem):
+		control.WriteError(w, http.StatusInternalServerError, "store: "+err.Error(), "see `hermes gateway logs`")
+	case !ok:
+		control.WriteError(w, http.StatusNotFound, "no local message with id "+strconv.FormatInt(id, 10), "send one with POST /v1/chat")
+	case a.State == store.Pending:
+		control.WriteJSON(w, http.StatusAccepted, a)
+	default:
+		control.WriteJSON(w, http.StatusOK, a)
+	}
+}

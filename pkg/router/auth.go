@@ -1,0 +1,226 @@
+package router
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/store"
+)
+
+// Roles a sender can have.
+const (
+	RoleNone  = ""
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// Store collections.
+const (
+	collPairing  = "pairing"  // code → Pairing
+	collApproved = "approved" // platform/user id → Approval
+)
+
+// Pairing is an outstanding request from a stranger.
+type Pairing struct {
+	Code     string    `json:"code"`
+	Platform string    `json:"platform"`
+	UserID   int64     `json:"user_id"`
+	UserName string    `json:"user_name"`
+	ChatID   int64     `json:"chat_id"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Approval is a stranger an admin let in.
+type Approval struct {
+	Platform string    `json:"platform"`
+	UserID   int64     `json:"user_id"`
+	UserName string    `json:"user_name"`
+	Approved time.Time `json:"approved"`
+	Code     string    `json:"code"`
+}
+
+// Pairing rules: a code is 8 characters from an alphabet without look-alikes,
+// lives an hour, and only a few may be pending at once, so a flood of
+// strangers cannot fill the store or guess their way in.
+const (
+	codeLen      = 8
+	codeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	CodeTTL      = time.Hour
+	MaxPending   = 5
+)
+
+// Auth decides who may talk to the agent. Default deny: only the config's
+// admins and users, groups it lists, and strangers an admin approved.
+type Auth struct {
+	mu     sync.Mutex
+	admins []int64
+	users  []int64
+	groups []int64
+	store  *store.Store
+	now    func() time.Time
+}
+
+// NewAuth builds the rules from the config lists.
+func NewAuth(st *store.Store, admins, users, groups []int64) *Auth {
+	return &Auth{store: st, admins: admins, users: users, groups: groups, now: time.Now}
+}
+
+// Update replaces the config lists (SIGHUP reload).
+func (a *Auth) Update(admins, users, groups []int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.admins, a.users, a.groups = admins, users, groups
+}
+
+// Role is the sender's role; the local platform (the machine's owner, who
+// passed the control socket's uid check) is an admin.
+func (a *Auth) Role(m Message) string {
+	if m.Platform == "local" {
+		return RoleAdmin
+	}
+	a.mu.Lock()
+	admins, users := a.admins, a.users
+	a.mu.Unlock()
+	switch {
+	case slices.Contains(admins, m.UserID):
+		return RoleAdmin
+	case slices.Contains(users, m.UserID):
+		return RoleUser
+	}
+	var ap Approval
+	if ok, _ := a.store.Load(collApproved, approvalKey(m.Platform, m.UserID), &ap); ok {
+		return RoleUser
+	}
+	return RoleNone
+}
+
+// GroupAllowed reports whether a group chat is listed.
+func (a *Auth) GroupAllowed(chatID int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Contains(a.groups, chatID)
+}
+
+func approvalKey(platform string, userID int64) string {
+	return platform + "/" + strconv.FormatInt(userID, 10)
+}
+
+// ErrTooManyPending means MaxPending codes are outstanding.
+var ErrTooManyPending = errors.New("too many pairing requests are pending")
+
+// Pair returns the stranger's pairing code, creating one when they have none
+// that is still valid; fresh is true when the code is new (and so worth
+// telling them).
+func (a *Auth) Pair(m Message) (p Pairing, fresh bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	pending, err := a.pendingLocked(now)
+	if err != nil {
+		return p, false, err
+	}
+	for _, q := range pending {
+		if q.Platform == m.Platform && q.UserID == m.UserID {
+			return q, false, nil
+		}
+	}
+	if len(pending) >= MaxPending {
+		return p, false, ErrTooManyPending
+	}
+	code, err := newCode()
+	if err != nil {
+		return p, false, err
+	}
+	p = Pairing{Code: code, Platform: m.Platform, UserID: m.UserID, UserName: m.UserName, ChatID: m.ChatID, Created: now.UTC(), Expires: now.Add(CodeTTL).UTC()}
+	if err := a.store.Put(collPairing, code, p); err != nil {
+		return p, false, err
+	}
+	return p, true, nil
+}
+
+// Pending lists valid pairing requests, dropping expired ones.
+func (a *Auth) Pending() ([]Pairing, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pendingLocked(a.now())
+}
+
+func (a *Auth) pendingLocked(now time.Time) ([]Pairing, error) {
+	var out []Pairing
+	var expired []string
+	err := a.store.Each(collPairing, func(k string, raw []byte) error {
+		var p Pairing
+		if err := jsonUnmarshal(raw, &p); err != nil || now.After(p.Expires) {
+			expired = append(expired, k)
+			return nil
+		}
+		out = append(out, p)
+		return nil
+	})
+	for _, k := range expired {
+		_ = a.store.Delete(collPairing, k)
+	}
+	return out, err
+}
+
+// ErrUnknownCode means no valid pairing request has that code.
+var ErrUnknownCode = errors.New("no pending pairing request has that code (codes expire after an hour)")
+
+// Approve lets the stranger behind code in.
+func (a *Auth) Approve(code string) (Approval, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var p Pairing
+	ok, err := a.store.Load(collPairing, code, &p)
+	if err != nil {
+		return Approval{}, err
+	}
+	if !ok || a.now().After(p.Expires) {
+		return Approval{}, fmt.Errorf("%w: %q; see `hermes pairing list`", ErrUnknownCode, code)
+	}
+	ap := Approval{Platform: p.Platform, UserID: p.UserID, UserName: p.UserName, Approved: a.now().UTC(), Code: code}
+	if err := a.store.Put(collApproved, approvalKey(p.Platform, p.UserID), ap); err != nil {
+		return Approval{}, err
+	}
+	return ap, a.store.Delete(collPairing, code)
+}
+
+// Revoke removes an approved user; false when there was none.
+func (a *Auth) Revoke(platform string, userID int64) (bool, error) {
+	var ap Approval
+	ok, err := a.store.Load(collApproved, approvalKey(platform, userID), &ap)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, a.store.Delete(collApproved, approvalKey(platform, userID))
+}
+
+// Approved lists the approved strangers.
+func (a *Auth) Approved() ([]Approval, error) {
+	var out []Approval
+	err := a.store.Each(collApproved, func(_ string, raw []byte) error {
+		var ap Approval
+		if err := jsonUnmarshal(raw, &ap); err == nil {
+			out = append(out, ap)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func newCode() (string, error) {
+	b := make([]byte, codeLen)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	}
+	return string(b), nil
+}

@@ -1,0 +1,112 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/store"
+)
+
+// Notice collection: what a restarting process leaves for the next one.
+const (
+	collNotices   = "notices"
+	noticeRestart = "restart"
+)
+
+// RestartNotice is left by /restart so the next process can tell the chat
+// it is back.
+type RestartNotice struct {
+	Platform    string    `json:"platform"`
+	ChatID      int64     `json:"chat_id"`
+	MessageID   int       `json:"message_id"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+const helpText = `Commands:
+/new – start a fresh conversation
+/status – version, uptime, last restart
+/restart – restart the gateway (admins)
+/help – this list
+Anything else goes to the agent.`
+
+func (r *Router) command(log *slog.Logger, p Platform, m Message, role, name, args string) {
+	switch name {
+	case "start":
+		who := m.UserName
+		if who == "" {
+			who = "there"
+		}
+		r.answer(log, p, m, fmt.Sprintf("👋 Hi %s! Write to me and your agent answers.\n\n%s", who, helpText), "command /start")
+	case "help":
+		r.answer(log, p, m, helpText, "command /help")
+	case "status":
+		r.answer(log, p, m, r.o.Host.StatusText(), "command /status")
+	case "new":
+		if err := r.o.History.Reset(m.Platform, m.ChatID); err != nil {
+			log.Error("could not reset the conversation", "err", err)
+			r.answer(log, p, m, "⚠️ Could not start a fresh conversation; the gateway's journal has the details.", "command /new failed")
+			return
+		}
+		r.answer(log, p, m, "🆕 Fresh conversation: I have forgotten what we said before.", "command /new")
+	case "restart":
+		if role != RoleAdmin {
+			r.answer(log, p, m, "⛔ Only the bot's admins can restart the gateway.", "command /restart refused")
+			return
+		}
+		r.restart(log, p, m)
+	default:
+		r.answer(log, p, m, fmt.Sprintf("Unknown command /%s.\n\n%s", name, helpText), "unknown command")
+	}
+}
+
+// restart answers, makes sure this update can never restart anything again
+// (finished in the store and confirmed to the platform), leaves a notice for
+// the next process, then asks the gateway to drain and exit 75.
+func (r *Router) restart(log *slog.Logger, p Platform, m Message) {
+	if err := r.reply(log, p, m, "Restarting…"); err != nil && err == errAbandoned {
+		return
+	}
+	r.finish(m, store.Done, "command /restart")
+	if c, ok := p.(Confirmer); ok {
+		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+		err := c.Confirm(ctx, m.ID)
+		cancel()
+		if err != nil {
+			// The store already records the update as done, so a
+			// redelivery is ignored; the confirmation only saves a fetch.
+			log.Warn("could not confirm the /restart update to the platform", "err", err)
+		}
+	}
+	n := RestartNotice{Platform: m.Platform, ChatID: m.ChatID, MessageID: m.MessageID, RequestedAt: time.Now().UTC()}
+	if err := r.o.Store.Put(collNotices, noticeRestart, n); err != nil {
+		log.Warn("could not leave the restart notice; the chat will not hear back", "err", err)
+	}
+	who := m.UserName
+	if who == "" {
+		who = fmt.Sprint(m.UserID)
+	}
+	if err := r.o.Host.RequestRestart("/restart from "+m.Platform+" chat "+fmt.Sprint(m.ChatID), fmt.Sprintf("%s user %s (%d)", m.Platform, who, m.UserID)); err != nil {
+		log.Warn("restart request refused", "err", err)
+	}
+}
+
+// TakeRestartNotice returns and clears the notice a /restart left, if any.
+func (r *Router) TakeRestartNotice() (*RestartNotice, error) {
+	var n RestartNotice
+	ok, err := r.o.Store.Load(collNotices, noticeRestart, &n)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &n, r.o.Store.Delete(collNotices, noticeRestart)
+}
+
+// Announce sends a line to a chat outside any turn (the "✓ Back" message).
+func (r *Router) Announce(ctx context.Context, platform string, chatID int64, replyTo int, text string) error {
+	p := r.platform(platform)
+	if p == nil {
+		return fmt.Errorf("no platform %q", platform)
+	}
+	return p.Send(ctx, chatID, text, replyTo)
+}

@@ -1,0 +1,418 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/store"
+)
+
+// Host is what commands ask of the gateway around the router.
+type Host interface {
+	// StatusText is the /status answer.
+	StatusText() string
+	// RequestRestart begins a drain that ends in exit 75.
+	RequestRestart(reason, by string) error
+}
+
+// Work is the gateway's in-flight tracker: Begin fails once a drain began.
+type Work interface {
+	Begin() (done func(), ok bool)
+}
+
+// Options wire a router.
+type Options struct {
+	Store   *store.Store
+	Agent   agent.Agent
+	Auth    *Auth
+	History *History
+	Host    Host
+	Work    Work
+	Log     *slog.Logger
+	// MaxConcurrent bounds turns running at once across chats.
+	MaxConcurrent int
+	// MaxAttempts: a turn started this many times without finishing (each
+	// start in a process that then died or restarted) is dropped with an
+	// apology instead of run again, so nothing can loop forever.
+	MaxAttempts int
+	// TypingEvery repeats the typing indicator (Telegram shows it ~5 s).
+	TypingEvery time.Duration
+	// NoticeAfter: during a drain, a turn still running this long after it
+	// began gets a "your answer is coming" notice.
+	NoticeAfter time.Duration
+	// Finished, if set, is called after a message is answered or dropped.
+	Finished func(m Message, state, note string)
+}
+
+// Router runs turns.
+type Router struct {
+	o         Options
+	log       *slog.Logger
+	ctx       context.Context
+	abandon   context.CancelFunc
+	sem       chan struct{}
+	mu        sync.Mutex
+	platforms map[string]Platform
+	chats     map[chatKey]*chatQueue
+	running   map[*turn]struct{}
+	draining  bool
+}
+
+type chatKey struct {
+	platform string
+	chat     int64
+}
+
+type chatQueue struct {
+	pending []Message
+	active  bool
+}
+
+type turn struct {
+	m       Message
+	started time.Time
+	noticed bool
+}
+
+// New returns a router; add platforms before messages arrive.
+func New(o Options) *Router {
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 8
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.TypingEvery <= 0 {
+		o.TypingEvery = 4 * time.Second
+	}
+	if o.NoticeAfter <= 0 {
+		o.NoticeAfter = 3 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sem: make(chan struct{}, o.MaxConcurrent),
+		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{}}
+}
+
+// AddPlatform registers where answers for a platform's messages go.
+func (r *Router) AddPlatform(p Platform) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.platforms[p.Name()] = p
+}
+
+func (r *Router) platform(name string) Platform {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.platforms[name]
+}
+
+// Receive records a message durably and queues it. It returns nil only once
+// the message is on disk, so the caller may then confirm it to the
+// platform. A message received before (a redelivery) is not queued again.
+func (r *Router) Receive(m Message) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	added, err := r.o.Store.Receive(store.Item{Platform: m.Platform, ID: m.ID, ChatID: m.ChatID, Msg: raw})
+	if err != nil {
+		return err
+	}
+	if !added {
+		r.log.Info("redelivered update ignored: already received", "platform", m.Platform, "update_id", m.ID)
+		return nil
+	}
+	r.Submit(m)
+	return nil
+}
+
+// Resume queues the work a previous process left unfinished, oldest first.
+func (r *Router) Resume() (int, error) {
+	items, skipped, err := r.o.Store.Unfinished()
+	for _, e := range skipped {
+		r.log.Warn("skipping an unreadable inbox record", "err", e)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		var m Message
+		if err := json.Unmarshal(it.Msg, &m); err != nil {
+			r.log.Warn("dropping an unreadable inbox message", "platform", it.Platform, "id", it.ID, "err", err)
+			_ = r.o.Store.Finish(it.Platform, it.ID, store.Dropped, "unreadable: "+err.Error())
+			continue
+		}
+		r.Submit(m)
+		n++
+	}
+	return n, nil
+}
+
+// Submit queues a message that is already in the store.
+func (r *Router) Submit(m Message) {
+	k := chatKey{m.Platform, m.ChatID}
+	r.mu.Lock()
+	q := r.chats[k]
+	if q == nil {
+		q = &chatQueue{}
+		r.chats[k] = q
+	}
+	q.pending = append(q.pending, m)
+	start := !q.active
+	q.active = true
+	r.mu.Unlock()
+	if start {
+		go r.runChat(k)
+	}
+}
+
+// runChat runs one chat's messages in order.
+func (r *Router) runChat(k chatKey) {
+	for {
+		r.mu.Lock()
+		q := r.chats[k]
+		if len(q.pending) == 0 || r.draining {
+			// Left pending in the store when draining: the next process
+			// resumes them.
+			q.active = false
+			if len(q.pending) == 0 {
+				delete(r.chats, k)
+			}
+			r.mu.Unlock()
+			return
+		}
+		m := q.pending[0]
+		q.pending = q.pending[1:]
+		r.mu.Unlock()
+
+		select {
+		case r.sem <- struct{}{}:
+		case <-r.ctx.Done():
+			return
+		}
+		r.process(m)
+		<-r.sem
+	}
+}
+
+// Draining tells the router a drain began: no new turns start, and people
+// whose turn is still running after NoticeAfter are told their answer is
+// coming.
+func (r *Router) Draining() {
+	r.mu.Lock()
+	r.draining = true
+	turns := make([]*turn, 0, len(r.running))
+	for t := range r.running {
+		turns = append(turns, t)
+	}
+	r.mu.Unlock()
+	for _, t := range turns {
+		t := t
+		wait := r.o.NoticeAfter - time.Since(t.started)
+		time.AfterFunc(max(wait, 0), func() { r.notice(t) })
+	}
+}
+
+func (r *Router) notice(t *turn) {
+	r.mu.Lock()
+	_, still := r.running[t]
+	if !still || t.noticed {
+		r.mu.Unlock()
+		return
+	}
+	t.noticed = true
+	r.mu.Unlock()
+	if p := r.platform(t.m.Platform); p != nil {
+		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+		defer cancel()
+		if err := p.Send(ctx, t.m.ChatID, "⏳ Restarting, your answer is coming.", t.m.MessageID); err != nil {
+			r.log.Warn("could not send the restart notice", "chat_id", t.m.ChatID, "err", err)
+		}
+	}
+}
+
+// Abandon cancels the turns still running (the drain timed out). They stay
+// pending in the store and run again after the restart.
+func (r *Router) Abandon() { r.abandon() }
+
+// InFlight counts turns running now.
+func (r *Router) InFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.running)
+}
+
+func (r *Router) process(m Message) {
+	done, ok := r.o.Work.Begin()
+	if !ok {
+		return // a drain began: stays pending for the next process
+	}
+	defer done()
+	t := &turn{m: m, started: time.Now()}
+	r.mu.Lock()
+	r.running[t] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, t)
+		r.mu.Unlock()
+	}()
+
+	log := r.log.With("platform", m.Platform, "update_id", m.ID, "chat_id", m.ChatID)
+	if m.Skip != "" {
+		r.finish(m, store.Done, "skipped: "+m.Skip)
+		return
+	}
+	p := r.platform(m.Platform)
+	if p == nil {
+		log.Warn("no platform to answer on; leaving the message pending")
+		return
+	}
+	n, err := r.o.Store.Attempt(m.Platform, m.ID)
+	if err != nil {
+		log.Error("store: could not count the attempt; leaving the message pending", "err", err)
+		return
+	}
+	if n > r.o.MaxAttempts {
+		log.Error("dropping a turn that failed across restarts", "attempts", n-1)
+		_ = r.reply(log, p, m, fmt.Sprintf("😞 Sorry, I could not answer your message after %d tries; it has been dropped. Please send it again.", n-1))
+		r.finish(m, store.Dropped, fmt.Sprintf("gave up after %d attempts", n-1))
+		return
+	}
+
+	role := r.o.Auth.Role(m)
+	if !m.Private() {
+		if !r.o.Auth.GroupAllowed(m.ChatID) {
+			r.finish(m, store.Done, "group not listed in telegram.groups")
+			return
+		}
+		if role == RoleNone {
+			role = RoleUser // anyone in a listed group may talk to the agent
+		}
+	}
+	if role == RoleNone {
+		r.stranger(log, p, m)
+		return
+	}
+	if m.Text == "" {
+		r.answer(log, p, m, "📎 I can only read text messages for now.", "not text")
+		return
+	}
+	if name, _, args := m.Command(); name != "" {
+		r.command(log, p, m, role, name, args)
+		return
+	}
+	r.agentTurn(log, p, m)
+}
+
+func (r *Router) stranger(log *slog.Logger, p Platform, m Message) {
+	pr, fresh, err := r.o.Auth.Pair(m)
+	switch {
+	case errors.Is(err, ErrTooManyPending):
+		log.Warn("stranger refused: too many pairing requests pending", "user_id", m.UserID)
+		r.finish(m, store.Done, "stranger; too many pairing requests pending")
+		return
+	case err != nil:
+		log.Error("pairing failed", "err", err)
+		return
+	}
+	if !fresh {
+		// One answer per code: a stranger cannot make the bot talk.
+		r.finish(m, store.Done, "stranger; pairing code already sent")
+		return
+	}
+	log.Info("stranger got a pairing code", "user_id", m.UserID, "user_name", m.UserName, "code", pr.Code)
+	r.answer(log, p, m, fmt.Sprintf("🔒 This bot is private. Your pairing code is %s (valid for an hour). Ask the bot's owner to run:\nhermes pairing approve %s", pr.Code, pr.Code),
+		"stranger; pairing code "+pr.Code)
+}
+
+func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
+	conv, err := r.o.History.Load(m.Platform, m.ChatID)
+	if err != nil {
+		log.Warn("could not load the conversation; answering without history", "err", err)
+	}
+	ctx, stopTyping := context.WithCancel(r.ctx)
+	go r.typing(ctx, p, m.ChatID)
+	reply, err := r.o.Agent.Reply(ctx, agent.Turn{
+		Platform: m.Platform, ChatID: m.ChatID, UserID: m.UserID, UserName: m.UserName,
+		Text: m.Text, History: conv.Messages,
+	})
+	stopTyping()
+	if r.ctx.Err() != nil {
+		log.Info("turn abandoned by the drain; it runs again after the restart")
+		return
+	}
+	if err != nil {
+		log.Error("agent failed", "agent", r.o.Agent.Name(), "err", err)
+		r.answer(log, p, m, agent.UserMessage(err), "agent error: "+err.Error())
+		return
+	}
+	if err := r.o.History.Append(m.Platform, m.ChatID, m.Text, reply); err != nil {
+		log.Warn("could not save the conversation", "err", err)
+	}
+	r.answer(log, p, m, reply, "answered")
+}
+
+func (r *Router) typing(ctx context.Context, p Platform, chatID int64) {
+	t := time.NewTicker(r.o.TypingEvery)
+	defer t.Stop()
+	for {
+		if err := p.Typing(ctx, chatID); err != nil && ctx.Err() == nil {
+			r.log.Debug("typing indicator failed", "chat_id", chatID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errAbandoned: the drain cut a send short; the message stays pending.
+var errAbandoned = errors.New("abandoned by the drain")
+
+// reply sends text. A message that cannot be delivered is logged with the
+// chat and the reason, and holds up nothing else.
+func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
+	defer cancel()
+	if err := p.Send(ctx, m.ChatID, text, m.MessageID); err != nil {
+		if r.ctx.Err() != nil {
+			return errAbandoned
+		}
+		log.Error("delivery failed", "chat_id", m.ChatID, "err", err)
+		return err
+	}
+	return nil
+}
+
+// answer replies and records the outcome.
+func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note string) {
+	switch err := r.reply(log, p, m, text); {
+	case errors.Is(err, errAbandoned):
+	case err != nil:
+		r.finish(m, store.Done, "undeliverable: "+err.Error())
+	default:
+		r.finish(m, store.Done, note)
+	}
+}
+
+func (r *Router) finish(m Message, state, note string) {
+	if err := r.o.Store.Finish(m.Platform, m.ID, state, note); err != nil {
+		r.log.Error("store: could not mark the message finished; it may be answered again after a restart",
+			"platform", m.Platform, "update_id", m.ID, "err", err)
+	}
+	if r.o.Finished != nil {
+		r.o.Finished(m, state, note)
+	}
+}

@@ -1,0 +1,382 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/store"
+	"github.com/stretchr/testify/require"
+)
+
+// fakePlatform records what the router sends and signals each send.
+type fakePlatform struct {
+	mu        sync.Mutex
+	sent      map[int64][]string
+	confirmed []int64
+	changed   chan struct{}
+}
+
+func newFakePlatform() *fakePlatform {
+	return &fakePlatform{sent: map[int64][]string{}, changed: make(chan struct{}, 1000)}
+}
+
+func (f *fakePlatform) Name() string { return "telegram" }
+func (f *fakePlatform) Send(ctx context.Context, chat int64, text string, _ int) error {
+	f.mu.Lock()
+	f.sent[chat] = append(f.sent[chat], text)
+	f.mu.Unlock()
+	f.changed <- struct{}{}
+	return nil
+}
+func (f *fakePlatform) Typing(context.Context, int64) error { return nil }
+func (f *fakePlatform) Confirm(_ context.Context, id int64) error {
+	f.mu.Lock()
+	f.confirmed = append(f.confirmed, id)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakePlatform) messages(chat int64) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.sent[chat]...)
+}
+
+// wait blocks until chat has n messages.
+func (f *fakePlatform) wait(t *testing.T, chat int64, n int) []string {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if got := f.messages(chat); len(got) >= n {
+			return got
+		}
+		select {
+		case <-f.changed:
+		case <-deadline:
+			t.Fatalf("chat %d: want %d messages, have %q", chat, n, f.messages(chat))
+		}
+	}
+}
+
+// fakeAgent answers "reply: TEXT" and records every turn; gate, when set,
+// holds each turn until released.
+type fakeAgent struct {
+	mu      sync.Mutex
+	turns   []agent.Turn
+	gate    chan struct{}
+	started chan string
+}
+
+func (a *fakeAgent) Name() string { return "fake" }
+func (a *fakeAgent) Reply(ctx context.Context, t agent.Turn) (string, error) {
+	a.mu.Lock()
+	a.turns = append(a.turns, t)
+	a.mu.Unlock()
+	if a.started != nil {
+		a.started <- t.Text
+	}
+	if a.gate != nil {
+		select {
+		case <-a.gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return "reply: " + t.Text, nil
+}
+
+func (a *fakeAgent) texts() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, t := range a.turns {
+		out = append(out, t.Text)
+	}
+	return out
+}
+
+type fakeHost struct {
+	mu       sync.Mutex
+	restarts []string
+}
+
+func (h *fakeHost) StatusText() string { return "status: fine" }
+func (h *fakeHost) RequestRestart(reason, by string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.restarts = append(h.restarts, reason+" | "+by)
+	return nil
+}
+
+type fakeWork struct {
+	mu       sync.Mutex
+	draining bool
+}
+
+func (w *fakeWork) Begin() (func(), bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.draining {
+		return nil, false
+	}
+	return func() {}, true
+}
+
+const (
+	admin    = 100
+	user     = 200
+	stranger = 300
+	group    = -1001
+)
+
+type rig struct {
+	r     *Router
+	st    *store.Store
+	p     *fakePlatform
+	a     *fakeAgent
+	h     *fakeHost
+	w     *fakeWork
+	auth  *Auth
+	path  string
+	doneC chan Message
+}
+
+func newRig(t *testing.T, st *store.Store) *rig {
+	t.Helper()
+	if st == nil {
+		var err error
+		st, err = store.Open(filepath.Join(t.TempDir(), store.FileName))
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+	}
+	g := &rig{st: st, p: newFakePlatform(), a: &fakeAgent{}, h: &fakeHost{}, w: &fakeWork{}, doneC: make(chan Message, 100)}
+	g.auth = NewAuth(st, []int64{admin}, []int64{user}, []int64{group})
+	g.r = New(Options{Store: st, Agent: g.a, Auth: g.auth, History: NewHistory(st, 20, 10000), Host: g.h, Work: g.w,
+		MaxConcurrent: 4, NoticeAfter: time.Millisecond, Finished: func(m Message, _, _ string) { g.doneC <- m }})
+	g.r.AddPlatform(g.p)
+	t.Cleanup(g.r.Abandon)
+	return g
+}
+
+var nextID int64 = 1000
+
+func msg(from, chat int64, text string) Message {
+	nextID++
+	typ := "private"
+	if chat < 0 {
+		typ = "supergroup"
+	}
+	return Message{Platform: "telegram", ID: nextID, ChatID: chat, ChatType: typ, UserID: from, UserName: fmt.Sprint("u", from), MessageID: int(nextID), Text: text}
+}
+
+func (g *rig) finished(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-g.doneC:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d messages finished", i, n)
+		}
+	}
+}
+
+func TestAnAllowedUserIsAnsweredOnceEvenWhenRedelivered(t *testing.T) {
+	g := newRig(t, nil)
+	m := msg(user, user, "hello")
+	require.NoError(t, g.r.Receive(m))
+	g.finished(t, 1)
+	require.NoError(t, g.r.Receive(m), "the platform delivers it again")
+	require.Equal(t, []string{"reply: hello"}, g.p.messages(user))
+	require.Equal(t, []string{"hello"}, g.a.texts())
+
+	it, err := g.st.Get("telegram", m.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.Done, it.State)
+	conv, err := NewHistory(g.st, 20, 10000).Load("telegram", user)
+	require.NoError(t, err)
+	require.Len(t, conv.Messages, 2)
+}
+
+func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T) {
+	g := newRig(t, nil)
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "let me in")))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "/restart")))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "hello?")))
+	g.finished(t, 3)
+	sent := g.p.messages(stranger)
+	require.Len(t, sent, 1, "one short answer per code")
+	require.Contains(t, sent[0], "pairing code")
+	require.Empty(t, g.a.texts(), "nothing a stranger sends reaches the agent")
+	require.Empty(t, g.h.restarts, "or any command")
+
+	pending, err := g.auth.Pending()
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	code := pending[0].Code
+	require.Len(t, code, 8)
+	require.Contains(t, sent[0], "hermes pairing approve "+code)
+
+	_, err = g.auth.Approve("WRONG123")
+	require.ErrorIs(t, err, ErrUnknownCode)
+	ap, err := g.auth.Approve(code)
+	require.NoError(t, err)
+	require.EqualValues(t, stranger, ap.UserID)
+
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "now?")))
+	g.finished(t, 1)
+	require.Equal(t, []string{"now?"}, g.a.texts())
+
+	ok, err := g.auth.Revoke("telegram", stranger)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, RoleNone, g.auth.Role(msg(stranger, stranger, "x")))
+}
+
+func TestPendingPairingsAreBounded(t *testing.T) {
+	g := newRig(t, nil)
+	for i := 0; i < MaxPending+2; i++ {
+		require.NoError(t, g.r.Receive(msg(int64(5000+i), int64(5000+i), "hi")))
+	}
+	g.finished(t, MaxPending+2)
+	pending, err := g.auth.Pending()
+	require.NoError(t, err)
+	require.Len(t, pending, MaxPending)
+}
+
+func TestGroupsOnlyWhereListed(t *testing.T) {
+	g := newRig(t, nil)
+	require.NoError(t, g.r.Receive(msg(stranger, -999, "in an unlisted group")))
+	require.NoError(t, g.r.Receive(msg(stranger, group, "in the listed group")))
+	g.finished(t, 2)
+	require.Empty(t, g.p.messages(-999))
+	require.Equal(t, []string{"reply: in the listed group"}, g.p.messages(group))
+}
+
+func TestRestartIsForAdminsAndConfirmsItsOwnUpdate(t *testing.T) {
+	g := newRig(t, nil)
+	require.NoError(t, g.r.Receive(msg(user, user, "/restart")))
+	g.finished(t, 1)
+	require.Contains(t, g.p.messages(user)[0], "Only the bot's admins")
+	require.Empty(t, g.h.restarts)
+
+	m := msg(admin, admin, "/restart")
+	require.NoError(t, g.r.Receive(m))
+	g.finished(t, 1)
+	require.Equal(t, []string{"Restarting…"}, g.p.wait(t, admin, 1))
+	require.Eventually(t, func() bool { g.h.mu.Lock(); defer g.h.mu.Unlock(); return len(g.h.restarts) == 1 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, []int64{m.ID}, g.p.confirmed)
+	it, _ := g.st.Get("telegram", m.ID)
+	require.Equal(t, store.Done, it.State, "done before the exit, so the next process never runs it again")
+	n, err := g.r.TakeRestartNotice()
+	require.NoError(t, err)
+	require.EqualValues(t, admin, n.ChatID)
+	n, err = g.r.TakeRestartNotice()
+	require.NoError(t, err)
+	require.Nil(t, n, "taken once")
+}
+
+func TestTurnsOfAChatRunInOrderAndChatsConcurrently(t *testing.T) {
+	g := newRig(t, nil)
+	g.a.gate = make(chan struct{})
+	g.a.started = make(chan string, 10)
+	require.NoError(t, g.r.Receive(msg(user, user, "one")))
+	require.NoError(t, g.r.Receive(msg(user, user, "two")))
+	require.NoError(t, g.r.Receive(msg(admin, admin, "other chat")))
+	// Both chats run at once; the second message of the first chat waits.
+	got := []string{<-g.a.started, <-g.a.started}
+	require.ElementsMatch(t, []string{"one", "other chat"}, got)
+	select {
+	case s := <-g.a.started:
+		t.Fatalf("%q started before its chat's earlier turn finished", s)
+	default:
+	}
+	g.a.gate <- struct{}{}
+	g.a.gate <- struct{}{}
+	require.Equal(t, "two", <-g.a.started)
+	g.a.gate <- struct{}{}
+	g.finished(t, 3)
+	require.Equal(t, []string{"reply: one", "reply: two"}, g.p.messages(user))
+}
+
+func TestADrainLeavesWorkPendingForTheNextProcess(t *testing.T) {
+	g := newRig(t, nil)
+	g.a.gate = make(chan struct{})
+	g.a.started = make(chan string, 10)
+	require.NoError(t, g.r.Receive(msg(user, user, "slow question")))
+	require.Equal(t, "slow question", <-g.a.started)
+	g.w.mu.Lock()
+	g.w.draining = true
+	g.w.mu.Unlock()
+	g.r.Draining()
+	require.Equal(t, []string{"⏳ Restarting, your answer is coming."}, g.p.wait(t, user, 1))
+	require.NoError(t, g.r.Receive(msg(admin, admin, "arrives during the drain")))
+	g.r.Abandon() // the drain timed out
+
+	// The next process resumes both.
+	g2 := newRig(t, g.st)
+	n, err := g2.r.Resume()
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	g2.finished(t, 2)
+	require.Equal(t, []string{"reply: slow question"}, g2.p.messages(user))
+	require.Equal(t, []string{"reply: arrives during the drain"}, g2.p.messages(admin))
+}
+
+func TestATurnThatKeepsFailingAcrossRestartsIsDropped(t *testing.T) {
+	g := newRig(t, nil)
+	m := msg(user, user, "poison")
+	_, err := g.st.Receive(store.Item{Platform: "telegram", ID: m.ID, ChatID: m.ChatID, Msg: mustJSON(m)})
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ { // three processes died in this turn
+		_, err := g.st.Attempt("telegram", m.ID)
+		require.NoError(t, err)
+	}
+	_, err = g.r.Resume()
+	require.NoError(t, err)
+	g.finished(t, 1)
+	require.Empty(t, g.a.texts())
+	sent := g.p.messages(user)
+	require.Len(t, sent, 1)
+	require.True(t, strings.HasPrefix(sent[0], "😞 Sorry"), sent[0])
+	it, _ := g.st.Get("telegram", m.ID)
+	require.Equal(t, store.Dropped, it.State)
+}
+
+func TestNewForgetsTheConversation(t *testing.T) {
+	g := newRig(t, nil)
+	require.NoError(t, g.r.Receive(msg(user, user, "remember me")))
+	require.NoError(t, g.r.Receive(msg(user, user, "/new")))
+	require.NoError(t, g.r.Receive(msg(user, user, "who am I?")))
+	g.finished(t, 3)
+	g.a.mu.Lock()
+	defer g.a.mu.Unlock()
+	require.Len(t, g.a.turns, 2)
+	require.Len(t, g.a.turns[0].History, 0)
+	require.Len(t, g.a.turns[1].History, 0, "/new cleared what came before")
+}
+
+func TestCommandParsing(t *testing.T) {
+	for text, want := range map[string][3]string{
+		"/restart":               {"restart", "", ""},
+		"/Restart@HermesBot now": {"restart", "HermesBot", "now"},
+		"hello":                  {"", "", ""},
+	} {
+		n, b, a := Message{Text: text}.Command()
+		require.Equal(t, want, [3]string{n, b, a}, text)
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

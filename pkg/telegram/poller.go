@@ -1,0 +1,314 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State names reported by the Poller.
+const (
+	// StateConnecting: Telegram has not been reached yet, or a network
+	// error (DNS, refused, reset, timeout) stopped the last call.
+	StateConnecting = "connecting"
+	// StateConnected: the last getUpdates succeeded.
+	StateConnected = "connected"
+	// StateConflict: Telegram answered 409; see ConflictDetail.
+	StateConflict = "conflict"
+	// StateUnauthorized: the token was rejected; Run has returned.
+	StateUnauthorized = "unauthorized"
+	// StateError: Telegram answered with an error (5xx, 429, ...), or the
+	// Sink failed to store an update.
+	StateError = "error"
+)
+
+// ConflictDetail is the State.Detail of StateConflict.
+const ConflictDetail = "another bot instance is polling with this token, or a webhook is set; stop the other instance or run `hermes setup telegram --mode poll`"
+
+// UnauthorizedDetail is the State.Detail of StateUnauthorized.
+const UnauthorizedDetail = "Telegram rejected the bot token (revoked or mistyped); run `hermes setup telegram`"
+
+// State is the Poller's connection state, for status displays.
+type State struct {
+	Name   string // one of the State* constants
+	Detail string // why, for humans; never contains the token
+	Since  time.Time
+}
+
+// Limits of getUpdates' long-poll timeout (Telegram caps it at 50s).
+const (
+	MinPollTimeout     = time.Second
+	MaxPollTimeout     = 50 * time.Second
+	defaultPollTimeout = 30 * time.Second
+)
+
+// PollerOptions configures a Poller. The zero value is usable.
+type PollerOptions struct {
+	// PollTimeout is getUpdates' long-poll timeout, in whole seconds,
+	// clamped to 1s..50s; default 30s.
+	PollTimeout time.Duration
+	// AllowedUpdates is sent with every getUpdates; nil keeps Telegram's
+	// current setting (its default excludes chat_member and reactions).
+	AllowedUpdates []string
+	// Log receives state changes (once per change) and retries (debug).
+	Log *slog.Logger
+	// OnState is called, from Run's goroutine, whenever the state's name or
+	// detail changes. It must not block.
+	OnState func(State)
+	// BackoffMin and BackoffMax bound the exponential backoff after errors;
+	// default 500ms doubling up to 30s, each wait jittered by ±20%.
+	BackoffMin, BackoffMax time.Duration
+	// ConflictRetry is the wait after a 409; default 30s. A 409 is not
+	// transient (someone else holds the bot), so retrying fast would only
+	// keep kicking the other instance's poll.
+	ConflictRetry time.Duration
+	// Clock defaults to the real clock; tests inject their own.
+	Clock Clock
+}
+
+// Poller receives updates by long-polling getUpdates and hands them to a
+// Sink, confirming each only after the Sink stored it.
+type Poller struct {
+	c             *Client
+	log           *slog.Logger
+	clock         Clock
+	onState       func(State)
+	pollTimeout   time.Duration
+	allowed       []string
+	backoff       backoff
+	conflictRetry time.Duration
+
+	offset  atomic.Int64
+	running atomic.Bool
+
+	mu    sync.Mutex
+	state State
+}
+
+// NewPoller returns a Poller using c.
+func NewPoller(c *Client, opts PollerOptions) *Poller {
+	p := &Poller{
+		c:             c,
+		log:           opts.Log,
+		clock:         opts.Clock,
+		onState:       opts.OnState,
+		pollTimeout:   opts.PollTimeout,
+		allowed:       opts.AllowedUpdates,
+		backoff:       backoff{min: opts.BackoffMin, max: opts.BackoffMax},
+		conflictRetry: opts.ConflictRetry,
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.clock == nil {
+		p.clock = realClock{}
+	}
+	if p.pollTimeout == 0 {
+		p.pollTimeout = defaultPollTimeout
+	}
+	// Telegram takes whole seconds; 0 would be short polling (a busy loop).
+	p.pollTimeout = min(max(p.pollTimeout.Truncate(time.Second), MinPollTimeout), MaxPollTimeout)
+	if p.backoff.min <= 0 {
+		p.backoff.min = 500 * time.Millisecond
+	}
+	if p.backoff.max <= 0 {
+		p.backoff.max = 30 * time.Second
+	}
+	p.backoff.max = max(p.backoff.max, p.backoff.min)
+	if p.conflictRetry <= 0 {
+		p.conflictRetry = 30 * time.Second
+	}
+	return p
+}
+
+// Offset is the offset the next getUpdates will send: one more than the
+// update_id of the last update the Sink accepted (0 before any). Persist it
+// (ideally in the same transaction as the update) and pass it to Run after a
+// restart; everything below it has been stored.
+func (p *Poller) Offset() int64 { return p.offset.Load() }
+
+// State returns the current state.
+func (p *Poller) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// Run polls until ctx ends, handing updates to sink in update_id order. It
+// returns nil when ctx ends (promptly: a waiting long poll is cancelled),
+// and an error only for a rejected token (IsUnauthorized), on which the
+// gateway should exit with a configuration error. Everything else (network
+// outages, 5xx, 429, 409, a failing sink) is retried forever, with backoff,
+// while OnState reports what is going on.
+//
+// startOffset is the stored Offset (0: start from the oldest update
+// Telegram still holds). Pending updates are never dropped: no negative
+// offset and no drop_pending_updates, since messages sent while the gateway
+// was down must still be answered. If the Poller already confirmed beyond
+// startOffset (an earlier Run, or Confirm), it does not go back.
+//
+// When the sink fails, the rest of that batch is not handed over, the offset
+// stays before the failed update, and after a backoff the same updates are
+// fetched again. One Run at a time.
+func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("telegram: Poller.Run called while already running")
+	}
+	defer p.running.Store(false)
+	p.advance(startOffset)
+	p.setState(StateConnecting, "")
+
+	failures := 0
+	for ctx.Err() == nil {
+		// Until a call has succeeded, poll without waiting so that
+		// "connected" is reported as soon as Telegram answers, instead of
+		// after a full long poll.
+		timeout := p.pollTimeout
+		if st := p.State().Name; st == StateConnecting || st == StateError {
+			timeout = 0
+		}
+		batch, err := p.c.getUpdates(ctx, p.offset.Load(), 100, timeout, p.allowed)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		switch {
+		case err == nil:
+			if err := p.deliver(ctx, batch, sink); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				// Telegram is fine but we cannot take updates: report
+				// that (once, while it lasts) rather than "connected".
+				failures++
+				wait = p.backoff.delay(failures)
+				p.setState(StateError, err.Error())
+				p.log.Debug("telegram: update not stored; fetching it again", "err", err, "retry_in", wait)
+				break
+			}
+			failures = 0
+			p.setState(StateConnected, "")
+			continue
+		case IsUnauthorized(err):
+			p.setState(StateUnauthorized, UnauthorizedDetail)
+			return err
+		case IsConflict(err):
+			// Not counted as a failure: the wait is fixed, and the other
+			// instance may go away at any time.
+			wait = p.conflictRetry
+			p.setState(StateConflict, ConflictDetail)
+			p.log.Debug("telegram: getUpdates conflict; retrying", "err", err, "retry_in", wait)
+		default:
+			failures++
+			wait = p.backoff.delay(failures)
+			if ra, ok := retryAfter(err); ok {
+				wait = ra // exactly what Telegram asked for
+			}
+			name := StateError
+			if apiCode(err) == 0 {
+				name = StateConnecting
+			}
+			p.setState(name, err.Error())
+			p.log.Debug("telegram: getUpdates failed; retrying", "err", err, "retry_in", wait)
+		}
+		if p.clock.Sleep(ctx, wait) != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// deliver hands a batch to sink, advancing the offset after each accepted
+// update. It stops at the first failure.
+func (p *Poller) deliver(ctx context.Context, batch []incoming, sink Sink) error {
+	progress := false
+	for _, in := range batch {
+		if in.id > 0 && in.id < p.offset.Load() {
+			continue // already stored; Telegram should not have sent it
+		}
+		if in.err != nil {
+			p.log.Warn("telegram: update cannot be decoded; handing its raw JSON to the sink",
+				"update_id", in.id, "err", in.err)
+		}
+		if err := sink(ctx, in.update, in.raw); err != nil {
+			return fmt.Errorf("the sink did not store update %d: %w", in.id, err)
+		}
+		if in.id > 0 {
+			p.advance(in.id + 1)
+			progress = true
+		}
+	}
+	if len(batch) > 0 && !progress {
+		// Only updates without an update_id (never seen from Telegram):
+		// the offset cannot move past them, so wait before fetching them
+		// again rather than spin.
+		return errors.New("getUpdates returned only updates without a usable update_id")
+	}
+	return nil
+}
+
+func (p *Poller) advance(offset int64) {
+	for {
+		cur := p.offset.Load()
+		if offset <= cur || p.offset.CompareAndSwap(cur, offset) {
+			return
+		}
+	}
+}
+
+// Confirm tells Telegram that every update up to and including upTo is
+// handled (getUpdates with offset=upTo+1, timeout 0, limit 1), so it will
+// not be delivered again. The gateway calls it before exiting (for a
+// /restart: otherwise the next start would receive /restart again). Call it
+// after Run has returned: a getUpdates while Run is polling makes Telegram
+// answer the waiting poll with 409.
+func (p *Poller) Confirm(ctx context.Context, upTo int64) error {
+	if upTo <= 0 {
+		return fmt.Errorf("telegram: Confirm: %d is not an update_id", upTo)
+	}
+	if _, err := p.c.getUpdates(ctx, upTo+1, 1, 0, p.allowed); err != nil {
+		return err
+	}
+	p.advance(upTo + 1)
+	return nil
+}
+
+// setState records and reports a state change; repeating the current state
+// is a no-op, so each change is logged once.
+func (p *Poller) setState(name, detail string) {
+	p.mu.Lock()
+	if p.state.Name == name && p.state.Detail == detail {
+		p.mu.Unlock()
+		return
+	}
+	renamed := p.state.Name != name
+	// A first reason for the current state ("connecting" -> "connecting:
+	// connection refused") is news too; later rewordings are not.
+	notable := renamed || p.state.Detail == ""
+	st := State{Name: name, Detail: detail, Since: p.state.Since}
+	if renamed {
+		st.Since = p.clock.Now()
+	}
+	p.state = st
+	p.mu.Unlock()
+
+	switch {
+	case !notable:
+		p.log.Debug("telegram: state detail changed", "state", name, "detail", detail)
+	case name == StateConnected:
+		p.log.Info("telegram: connected")
+	case name == StateUnauthorized:
+		p.log.Error("telegram: "+name, "detail", detail)
+	case name == StateConnecting && detail == "":
+		p.log.Info("telegram: connecting")
+	default:
+		p.log.Warn("telegram: "+name, "detail", detail)
+	}
+	if p.onState != nil {
+		p.onState(st)
+	}
+}
