@@ -100,6 +100,18 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// installWebhookSocket renders the webhook socket for listen, and starts it.
+func (e *env) installWebhookSocket(listen string) {
+	e.t.Helper()
+	unitDir, _, _ := paths()
+	body, err := units.Render(units.WebhookSocket, units.Params{Gateway: filepath.Join(bin, "hermes-gateway"), WebhookListen: listen})
+	require.NoError(e.t, err)
+	require.NoError(e.t, os.WriteFile(filepath.Join(unitDir, units.WebhookSocket), body, 0o644))
+	e.systemctlOK("daemon-reload")
+	e.systemctlOK("start", units.WebhookSocket)
+	e.t.Cleanup(func() { e.systemctl("stop", units.WebhookSocket) })
+}
+
 func (e *env) systemctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

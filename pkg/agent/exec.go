@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,13 +45,15 @@ const (
 // Per message, the command gets:
 //   - on stdin, the person's message followed by a newline (if it does not
 //     end in one), then EOF;
-//   - the gateway's environment plus HERMES_PLATFORM, HERMES_CHAT_ID,
-//     HERMES_USER_ID, HERMES_USER_NAME and HERMES_HISTORY, the path of a
-//     private (0600) temporary file holding the chat's earlier turns as a
-//     JSON array of {"role","content"} objects, oldest first ("[]" when
-//     there are none). The file is always used, never an environment
-//     variable, because history_chars may exceed what the kernel allows in
-//     one variable (128 KiB); it is removed when the command has ended.
+//   - the gateway's environment (less NOTIFY_SOCKET, LISTEN_* and
+//     WATCHDOG_*, which systemd meant for the gateway itself) plus
+//     HERMES_PLATFORM, HERMES_CHAT_ID, HERMES_USER_ID, HERMES_USER_NAME and
+//     HERMES_HISTORY, the path of a private (0600) temporary file holding
+//     the chat's earlier turns as a JSON array of {"role","content"}
+//     objects, oldest first ("[]" when there are none). The file is always
+//     used, never an environment variable, because history_chars may
+//     exceed what the kernel allows in one variable (128 KiB); it is
+//     removed when the command has ended.
 //
 // Its stdout, trailing white space removed, is the reply. Output beyond
 // agent.exec.max_output_bytes is read and discarded, and the reply is cut
@@ -86,6 +90,9 @@ func newExec(cfg config.Exec, resolve func(string) string, log *slog.Logger) (*e
 			return nil, fmt.Errorf("agent.exec.command: %s is not an executable file (%v); fix the path or run `chmod +x %s`", prog, unwrapExecError(err), shellQuote(prog))
 		}
 		return nil, fmt.Errorf("agent.exec.command: %q is not found in $PATH (%s); give its absolute path (the gateway, run by systemd, does not see your shell's PATH)", name, os.Getenv("PATH"))
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	x := &execAgent{
 		name:    name,
@@ -129,7 +136,7 @@ func (x *execAgent) Reply(ctx context.Context, t Turn) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(rctx, x.path, x.args...)
 	cmd.Args[0] = x.name
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnv(),
 		"HERMES_PLATFORM="+t.Platform,
 		"HERMES_CHAT_ID="+strconv.FormatInt(t.ChatID, 10),
 		"HERMES_USER_ID="+strconv.FormatInt(t.UserID, 10),
@@ -228,6 +235,24 @@ func (x *execAgent) answer(out *limitedBuffer) (string, error) {
 		text += fmt.Sprintf("\n\n[…cut: the answer was longer than %d bytes (agent.exec.max_output_bytes)]", x.maxOut)
 	}
 	return text, nil
+}
+
+// gatewayOnlyEnv are the variables systemd addresses to the gateway process
+// itself (sd_notify, socket activation, watchdog); the command must not
+// act on them.
+var gatewayOnlyEnv = []string{"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC"}
+
+// childEnv returns the gateway's environment without gatewayOnlyEnv.
+func childEnv() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(gatewayOnlyEnv, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // writeHistory writes h to a new private temporary file and returns its

@@ -55,6 +55,8 @@ printf '  got: %s\n\n \t\n' "$line"
 
 func TestExecInput(t *testing.T) {
 	t.Setenv("HERMES_TEST_PASSTHROUGH", "kept")
+	t.Setenv("NOTIFY_SOCKET", "/run/user/1000/systemd/notify")
+	t.Setenv("HERMES_CHAT_ID", "stale")
 	dir := t.TempDir()
 	ag := newTestExec(t, script(t, `cat > "$1/stdin"
 env > "$1/env"
@@ -85,6 +87,10 @@ echo ok
 		"HERMES_USER_NAME=Ada Lovelace", "HERMES_TEST_PASSTHROUGH=kept",
 	} {
 		require.Contains(t, env, kv)
+	}
+	for _, kv := range env {
+		require.False(t, strings.HasPrefix(kv, "NOTIFY_SOCKET="), "systemd's notify socket is the gateway's, not the command's")
+		require.NotEqual(t, "HERMES_CHAT_ID=stale", kv)
 	}
 
 	var h []Message
@@ -357,10 +363,11 @@ func TestExecEscapedChildCannotHang(t *testing.T) {
 		t.Skip("setsid not installed")
 	}
 	w := newPIDWaiter(t)
-	ag := newTestExec(t, script(t, `setsid sleep 1000 &
-echo "$$ $!" > "$1"
+	ag := newTestExec(t, script(t, `setsid sh -c 'echo $$ > "$1"; exec sleep 1000' sh "$2" &
+while [ ! -s "$2" ]; do :; done
+echo "$$ $(cat "$2")" > "$1"
 echo done
-`, w.path), nil)
+`, w.path, filepath.Join(t.TempDir(), "child")), nil)
 	done, got := replyAsync(ag, context.Background(), Turn{Text: "hi"})
 	_, child, _ := w.processes(t, done)
 	t.Cleanup(func() { _ = unix.Kill(child, unix.SIGKILL) })

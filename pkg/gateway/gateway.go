@@ -219,6 +219,15 @@ func Run(ctx context.Context, o Options) int {
 	if webhook != nil {
 		webhookSrv = httpserve.Serve(webhook, g.telegram.webhookHandler(), httpserve.Options{Log: g.log})
 	}
+	// Unfinished work first, so it keeps its place before anything new.
+	if n, err := g.router.Resume(); err != nil {
+		g.log.Error("could not resume unfinished work", "err", err)
+	} else if n > 0 {
+		g.log.Info("resuming work a previous process left unfinished", "count", n)
+	}
+	if st.Recovered > 0 {
+		g.log.Info("answers sent by the previous process just before it ended, now recorded", "count", st.Recovered)
+	}
 	pctx, pcancel := context.WithCancel(context.Background())
 	g.platformCancel = pcancel
 	if g.telegram != nil {
@@ -235,12 +244,6 @@ func Run(ctx context.Context, o Options) int {
 	g.updateStatus()
 	g.log.Info("ready", "control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
 		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)
-	if n, err := g.router.Resume(); err != nil {
-		g.log.Error("could not resume unfinished work", "err", err)
-	} else if n > 0 {
-		g.log.Info("resuming work a previous process left unfinished", "count", n)
-	}
-
 	code, reason := g.loop(ctx, sigs)
 	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)

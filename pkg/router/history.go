@@ -18,6 +18,9 @@ type Conversation struct {
 	// Turns counts every turn since the last /new, including trimmed ones.
 	Turns   int       `json:"turns"`
 	Updated time.Time `json:"updated"`
+	// LastID is the update whose turn is last in Messages: a turn run again
+	// after a crash replaces its own earlier attempt instead of adding to it.
+	LastID int64 `json:"last_id,omitempty"`
 }
 
 func historyKey(platform string, chatID int64) string {
@@ -45,15 +48,31 @@ func (h *History) Load(platform string, chatID int64) (Conversation, error) {
 	return c, err
 }
 
-// Append adds a turn and trims.
-func (h *History) Append(platform string, chatID int64, user, assistant string) error {
+// ForTurn returns the conversation as the agent should see it for update
+// id: without that update's own turn, if an earlier attempt recorded it.
+func (h *History) ForTurn(platform string, chatID, id int64) (Conversation, error) {
+	c, err := h.Load(platform, chatID)
+	if err == nil && c.LastID == id && len(c.Messages) >= 2 {
+		c.Messages = c.Messages[:len(c.Messages)-2]
+	}
+	return c, err
+}
+
+// Record adds the turn of update id and trims; recording the same update
+// again replaces its turn.
+func (h *History) Record(platform string, chatID, id int64, user, assistant string) error {
 	c, err := h.Load(platform, chatID)
 	if err != nil {
 		return err
 	}
+	if c.LastID == id && len(c.Messages) >= 2 {
+		c.Messages = c.Messages[:len(c.Messages)-2]
+		c.Turns--
+	}
 	c.Messages = append(c.Messages, agent.Message{Role: "user", Content: user}, agent.Message{Role: "assistant", Content: assistant})
 	c.Messages = agent.Trim(c.Messages, h.maxTurns, h.maxChars)
 	c.Turns++
+	c.LastID = id
 	c.Updated = time.Now().UTC()
 	return h.store.Put(collHistory, historyKey(platform, chatID), c)
 }

@@ -62,6 +62,15 @@ type Router struct {
 	chats     map[chatKey]*chatQueue
 	running   map[*turn]struct{}
 	draining  bool
+	// queued holds every message submitted and not yet processed in this
+	// process: a message must never run twice at once (Resume at start and
+	// a redelivery racing it would otherwise both submit it).
+	queued map[msgKey]struct{}
+}
+
+type msgKey struct {
+	platform string
+	id       int64
 }
 
 type chatKey struct {
@@ -99,7 +108,8 @@ func New(o Options) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sem: make(chan struct{}, o.MaxConcurrent),
-		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{}}
+		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{},
+		queued: map[msgKey]struct{}{}}
 }
 
 // AddPlatform registers where answers for a platform's messages go.
@@ -162,6 +172,11 @@ func (r *Router) Resume() (int, error) {
 func (r *Router) Submit(m Message) {
 	k := chatKey{m.Platform, m.ChatID}
 	r.mu.Lock()
+	if _, dup := r.queued[msgKey{m.Platform, m.ID}]; dup {
+		r.mu.Unlock()
+		return
+	}
+	r.queued[msgKey{m.Platform, m.ID}] = struct{}{}
 	q := r.chats[k]
 	if q == nil {
 		q = &chatQueue{}
@@ -202,6 +217,9 @@ func (r *Router) runChat(k chatKey) {
 		}
 		r.process(m)
 		<-r.sem
+		r.mu.Lock()
+		delete(r.queued, msgKey{m.Platform, m.ID})
+		r.mu.Unlock()
 	}
 }
 
@@ -337,7 +355,7 @@ func (r *Router) stranger(log *slog.Logger, p Platform, m Message) {
 }
 
 func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
-	conv, err := r.o.History.Load(m.Platform, m.ChatID)
+	conv, err := r.o.History.ForTurn(m.Platform, m.ChatID, m.ID)
 	if err != nil {
 		log.Warn("could not load the conversation; answering without history", "err", err)
 	}
@@ -357,7 +375,9 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		r.answer(log, p, m, agent.UserMessage(err), "agent error: "+err.Error())
 		return
 	}
-	if err := r.o.History.Append(m.Platform, m.ChatID, m.Text, reply); err != nil {
+	// Recorded before the send: a crash after the send must not lose the
+	// turn from the conversation; a crash before it replaces it on rerun.
+	if err := r.o.History.Record(m.Platform, m.ChatID, m.ID, m.Text, reply); err != nil {
 		log.Warn("could not save the conversation", "err", err)
 	}
 	r.answer(log, p, m, reply, "answered")
@@ -403,6 +423,11 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	case err != nil:
 		r.finish(m, store.Done, "undeliverable: "+err.Error())
 	default:
+		// First the one-write record, then the durable one: see the store's
+		// sent log.
+		if err := r.o.Store.MarkSent(m.Platform, m.ID); err != nil {
+			log.Warn("could not record the send", "err", err)
+		}
 		r.finish(m, store.Done, note)
 	}
 }

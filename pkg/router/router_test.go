@@ -380,3 +380,21 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// A turn run again after a crash replaces its own earlier attempt in the
+// conversation instead of adding to it.
+func TestARerunTurnReplacesItsEarlierAttemptInHistory(t *testing.T) {
+	g := newRig(t, nil)
+	h := NewHistory(g.st, 20, 10000)
+	require.NoError(t, h.Record("telegram", user, 1, "first", "a1"))
+	require.NoError(t, h.Record("telegram", user, 2, "second", "a2"))
+	c, err := h.ForTurn("telegram", user, 2)
+	require.NoError(t, err)
+	require.Len(t, c.Messages, 2, "the agent does not see its own earlier attempt")
+	require.NoError(t, h.Record("telegram", user, 2, "second", "a2 again"))
+	c, err = h.Load("telegram", user)
+	require.NoError(t, err)
+	require.Len(t, c.Messages, 4)
+	require.Equal(t, "a2 again", c.Messages[3].Content)
+	require.Equal(t, 2, c.Turns)
+}

@@ -116,6 +116,8 @@ func (s *Store) Get(platform string, id int64) (*Item, error) {
 	return it, err
 }
 
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
 func decodeItem(v []byte, it *Item) error {
 	if err := json.Unmarshal(v, it); err != nil {
 		return &RecordError{Bucket: string(bucketInbox), Err: err}

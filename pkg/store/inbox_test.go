@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -114,4 +115,31 @@ func TestKVCollections(t *testing.T) {
 	require.NoError(t, s.Delete("pairing", "ABCD"))
 	ok, _ = s.Load("pairing", "ABCD", &r)
 	require.False(t, ok)
+}
+
+// A process that sent an answer and died before recording it: the next
+// Open finds the line in the sent log and finishes the item, so it is not
+// answered again.
+func TestTheSentLogFinishesWhatAKilledProcessSent(t *testing.T) {
+	s, path := openTemp(t)
+	for _, id := range []int64{1, 2} {
+		_, err := s.Receive(Item{Platform: "telegram", ID: id})
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.MarkSent("telegram", 1))
+	// The process dies here: no Finish. A torn line follows.
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), sentLogName), []byte("telegram 1\ntelegr"), 0o600))
+	require.NoError(t, s.Close())
+
+	s2, err := Open(path)
+	require.NoError(t, err)
+	defer s2.Close()
+	require.Equal(t, 1, s2.Recovered)
+	items, _, err := s2.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.EqualValues(t, 2, items[0].ID, "only what was not sent is left to do")
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(path), sentLogName))
+	require.NoError(t, err)
+	require.Empty(t, data, "folded and emptied")
 }

@@ -45,6 +45,11 @@ type Store struct {
 	db   *bolt.DB
 	path string
 
+	sent *sentLog
+	// Recovered counts items Open found answered in the sent log but not
+	// yet finished in the store: a process ended between the two.
+	Recovered int
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -61,7 +66,16 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path}
+	if s.sent, err = openSentLog(filepath.Dir(path)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.Recovered, err = s.foldSentLog(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("fold the sent log into %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // openDB opens the bbolt file and reads all of it once. bbolt trusts the
@@ -189,7 +203,12 @@ func isCorruption(err error) bool {
 // Close releases the file and its lock. Calling it again returns the first
 // call's result.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		if s.sent != nil {
+			s.sent.f.Close()
+		}
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 
