@@ -10,7 +10,13 @@ BIN ?= bin
 # Packages whose tests need the sandbox user manager (build tag e2e).
 E2E_PKGS := ./e2e/... ./pkg/systemd/... ./pkg/journal/...
 
-.PHONY: all build test unit e2e demo vet fuzz clean
+# Fuzz targets, as package:Target. `make fuzz` runs each for FUZZTIME;
+# `make test` runs each briefly (its corpus in testdata/fuzz is replayed by
+# the unit tests anyway).
+FUZZ := ./pkg/config:FuzzParse ./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/telegram:FuzzSplit
+FUZZTIME ?= 60s
+
+.PHONY: all build test unit e2e demo vet fuzz fuzz-short clean
 
 all: build
 
@@ -25,13 +31,20 @@ vet:
 	$(GO) vet -tags e2e ./...
 
 # Unit tests, then the e2e tests inside a private systemd --user + journald.
-test: vet unit e2e
+test: vet unit fuzz-short e2e
 
 unit:
 	$(GO) test -race -count=1 ./...
 
 e2e: build
 	scripts/sandbox -- $(GO) test -tags e2e -count=1 -timeout 20m $(E2E_PKGS)
+
+fuzz:
+	@for f in $(FUZZ); do pkg=$${f%%:*}; t=$${f##*:}; echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 demo: build
 	scripts/demo

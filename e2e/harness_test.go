@@ -35,11 +35,13 @@ func TestMain(m *testing.M) {
 	}
 	bin = dir
 	root, _ := filepath.Abs("..")
-	for name, pkg := range map[string]string{"hermes-gateway": "./cmd/gateway", "hermes": "./cmd/hermes", "fakebot": "./cmd/fakebot"} {
-		if _, err := os.Stat(filepath.Join(root, pkg)); err != nil {
-			continue
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "-ldflags", "-X github.com/hermes-gateway/hermes/pkg/version.Version=v0.0.0-e2e", pkg)
+	for _, b := range []struct{ name, pkg, version string }{
+		{"hermes-gateway", "./cmd/gateway", "v0.0.0-e2e"},
+		{"hermes-gateway-next", "./cmd/gateway", "v0.0.1-e2e-next"},
+		{"hermes", "./cmd/hermes", "v0.0.0-e2e"},
+	} {
+		name := b.name
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "-ldflags", "-X github.com/hermes-gateway/hermes/pkg/version.Version="+b.version, b.pkg)
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -110,6 +112,10 @@ func (e *env) installWebhookSocket(listen string) {
 	e.systemctlOK("daemon-reload")
 	e.systemctlOK("start", units.WebhookSocket)
 	e.t.Cleanup(func() { e.systemctl("stop", units.WebhookSocket) })
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }
 
 func (e *env) systemctl(args ...string) (string, error) {

@@ -246,3 +246,53 @@ secret_file = "secret"
 	}
 	require.Len(t, fake.Sent(tgUser), n)
 }
+
+func TestSetupTelegramAndPairingThroughTheCLI(t *testing.T) {
+	freshManager(t)
+	fake := fakebot.NewServer(t, fakebot.Options{})
+	out, code := hermes(t, nil, "install-unit")
+	require.Zero(t, code, out)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("123:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0o600))
+	out, code = hermes(t, nil, "setup", "telegram", "--token-file", bad, "--admin", "100", "--api-url", fake.URL())
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "Telegram rejected that token")
+	_, cfgDir, _ := paths()
+	_, err := os.Stat(filepath.Join(cfgDir, "config.toml"))
+	require.True(t, os.IsNotExist(err), "nothing written")
+
+	good := filepath.Join(dir, "good")
+	require.NoError(t, os.WriteFile(good, []byte(fake.Token()+"\n"), 0o600))
+	out, code = hermes(t, nil, "setup", "telegram", "--token-file", good, "--admin", "100", "--api-url", fake.URL())
+	require.Zero(t, code, out)
+	require.Contains(t, out, "✓ token accepted: @hermes_fake_bot")
+	require.Contains(t, out, "✓ Restarted hermes-gateway")
+	require.Contains(t, out, "https://t.me/hermes_fake_bot")
+	fi, err := os.Stat(filepath.Join(cfgDir, "telegram.token"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	fake.InjectMessage(fakebot.UserMessage{UserID: 100, Text: "hi"})
+	require.Equal(t, "echo: hi", waitSent(t, fake, 100, 1)[0].Text)
+
+	// A stranger pairs through the CLI.
+	fake.InjectMessage(fakebot.UserMessage{UserID: 777, Username: "zoe", Text: "hello?"})
+	got := waitSent(t, fake, 777, 1)[0].Text
+	require.Contains(t, got, "pairing code")
+	out, code = hermes(t, nil, "pairing", "list")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "user 777 (zoe)")
+	code8 := strings.Fields(strings.SplitN(got, "pairing code is ", 2)[1])[0]
+	out, code = hermes(t, nil, "pairing", "approve", code8)
+	require.Zero(t, code, out)
+	require.Contains(t, out, "✓ approved telegram user 777")
+	require.Contains(t, waitSent(t, fake, 777, 2)[1].Text, "You're in")
+	fake.InjectMessage(fakebot.UserMessage{UserID: 777, Text: "now?"})
+	require.Equal(t, "echo: now?", waitSent(t, fake, 777, 3)[2].Text)
+	out, code = hermes(t, nil, "pairing", "revoke", "777")
+	require.Zero(t, code, out)
+	out, code = hermes(t, nil, "pairing", "approve", "NOPE2345")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "no pending pairing request")
+}
