@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-gateway/hermes/units"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +44,7 @@ func freshManager(t *testing.T) *env {
 	e.systemctl("disable", sock)
 	e.systemctl("reset-failed", svc, sock)
 	unitDir, cfgDir, stateDir := paths()
-	for _, n := range []string{svc, sock} {
+	for _, n := range units.Names() {
 		os.Remove(filepath.Join(unitDir, n))
 	}
 	require.NoError(t, os.RemoveAll(cfgDir))
@@ -109,10 +110,10 @@ func TestInstallUnitIsIdempotentAndRespectsHandEdits(t *testing.T) {
 
 	out, code = hermes(t, nil, "uninstall-unit")
 	require.Zero(t, code, out)
-	for _, n := range []string{svc, sock} {
+	for _, n := range units.Names() {
 		_, err := os.Stat(filepath.Join(unitDir, n))
 		require.True(t, os.IsNotExist(err), "%s is gone", n)
-		require.Equal(t, "not-found", e.prop(n, "LoadState"))
+		require.Equal(t, "not-found", e.prop(n, "LoadState"), n)
 	}
 	_, err := os.Stat(filepath.Join(unitDir, "sockets.target.wants", sock))
 	require.True(t, os.IsNotExist(err), "the enablement symlink is gone")
@@ -136,12 +137,12 @@ func TestGatewayRestartStatusAndLogs(t *testing.T) {
 	require.NotEqual(t, old, newPID)
 
 	// logs --invocation previous shows the old process, not the new one.
-	e.waitJournal("pid=" + strconv.Itoa(newPID))
+	e.waitJournal("(pid " + strconv.Itoa(newPID) + ")")
 	out, code = hermes(t, nil, "gateway", "logs", "--invocation", "previous")
 	require.Zero(t, code, out)
-	require.Contains(t, out, "pid="+strconv.Itoa(old))
+	require.Contains(t, out, "(pid "+strconv.Itoa(old)+")")
 	require.Contains(t, out, "drain done")
-	require.NotContains(t, out, "pid="+strconv.Itoa(newPID))
+	require.NotContains(t, out, "(pid "+strconv.Itoa(newPID)+")")
 
 	out, code = hermes(t, nil, "gateway", "status", "--json")
 	require.Zero(t, code, out)

@@ -117,7 +117,7 @@ func TestRestartRequestIsAPlannedRestart(t *testing.T) {
 
 	j := e.waitJournal("Scheduled restart job")
 	require.Contains(t, j, "restart requested")
-	require.Contains(t, j, "code=75")
+	require.Contains(t, j, "exit 75: planned restart")
 	require.NotContains(t, j, "Failed with result", "exit 75 is not a failure (SuccessExitStatus=75)")
 }
 
@@ -190,7 +190,7 @@ func TestStopDrainsAndTheNextConnectionStartsAgain(t *testing.T) {
 	require.Equal(t, "active", e.prop(sock, "ActiveState"), "the socket keeps listening")
 	j := e.waitJournal("drain done")
 	require.Contains(t, j, "drain started")
-	require.Contains(t, j, "code=0")
+	require.Contains(t, j, "exit 0: stop requested")
 
 	st := e.status()
 	require.NotEqual(t, first, st.PID)

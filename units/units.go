@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-//go:embed *.service *.socket
+//go:embed *.service *.socket *.timer
 var files embed.FS
 
 // Unit names.
@@ -24,6 +24,8 @@ const (
 	Service       = "hermes-gateway.service"
 	Socket        = "hermes-gateway.socket"
 	WebhookSocket = "hermes-gateway-webhook.socket"
+	UpdateService = "hermes-update.service"
+	UpdateTimer   = "hermes-update.timer"
 )
 
 // Params are the per-install values of the templates.
@@ -35,6 +37,9 @@ type Params struct {
 	// WebhookListen is the webhook socket's address (host:port) in
 	// Telegram webhook mode; default 127.0.0.1:8443.
 	WebhookListen string
+	// AutoUpdate is the update timer's OnCalendar= (daily, weekly);
+	// default daily. The timer is enabled only when asked for.
+	AutoUpdate string
 }
 
 func (p Params) validate() error {
@@ -74,6 +79,13 @@ func Render(name string, p Params) ([]byte, error) {
 	}
 	if p.WebhookListen == "" {
 		p.WebhookListen = "127.0.0.1:8443"
+	}
+	if p.AutoUpdate == "" {
+		p.AutoUpdate = "daily"
+	}
+	if p.Hermes == "" {
+		// The CLI sits next to the gateway in an installed version.
+		p.Hermes = path.Join(path.Dir(p.Gateway), "hermes")
 	}
 	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
 	if err != nil {

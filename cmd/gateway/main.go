@@ -7,11 +7,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/gateway"
-	"github.com/hermes-gateway/hermes/pkg/logging"
+	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/version"
 )
@@ -51,7 +52,7 @@ func main() {
 	os.Exit(gateway.Run(context.Background(), gateway.Options{
 		ConfigPath:  *cfgPath,
 		ControlPath: *control,
-		Log:         logging.New(os.Stderr),
+		Log:         journal.NewLogger(os.Stderr, slog.LevelInfo),
 		Notify:      sdnotify.New(),
 	}))
 }

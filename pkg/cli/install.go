@@ -42,7 +42,17 @@ hand is reported with a diff and left alone unless --force.`,
 			if _, err := os.Stat(gateway); err != nil {
 				return fmt.Errorf("--gateway %s: %w", gateway, err)
 			}
-			hermes, _ := os.Executable()
+			// The units run the CLI that sits next to the gateway (an
+			// installed version's), else this one.
+			hermes := filepath.Join(filepath.Dir(gateway), "hermes")
+			if _, err := os.Stat(hermes); err != nil {
+				hermes, _ = os.Executable()
+			}
+			switch o.AutoUpdate {
+			case "", "off", "daily", "weekly":
+			default:
+				return usageError{fmt.Errorf("--auto-update is daily, weekly or off, not %q", o.AutoUpdate)}
+			}
 			o.Params = units.Params{Gateway: gateway, Hermes: hermes}
 			o.Config = cfg
 			o.Out = cmd.OutOrStdout()
@@ -67,6 +77,7 @@ hand is reported with a diff and left alone unless --force.`,
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print what would be written and run, change nothing")
 	cmd.Flags().StringVar(&o.UnitDir, "unit-dir", "", "where to write the units (default $XDG_CONFIG_HOME/systemd/user)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&o.AutoUpdate, "auto-update", "", "enable the update timer (daily or weekly), or turn it off (off)")
 	return cmd
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -154,14 +153,9 @@ func collectStatus(ctx context.Context, m *systemd.Manager, cmd *cobra.Command) 
 // the binary path the installed service runs, so only real changes show.
 func installedFiles(cfg *config.Config) ([]install.File, error) {
 	dir := install.DefaultUnitDir()
-	p := units.Params{Gateway: "/usr/bin/hermes-gateway"}
-	if b, err := os.ReadFile(filepath.Join(dir, units.Service)); err == nil {
-		if exe := units.Directive(b, "Service", "ExecStart"); filepath.IsAbs(exe) {
-			p.Gateway = exe
-		}
-	}
-	if exe, err := os.Executable(); err == nil {
-		p.Hermes = exe
+	p := install.InstalledParams(dir)
+	if p.Gateway == "" {
+		p.Gateway = "/usr/bin/hermes-gateway"
 	}
 	return install.Check(p, dir, cfg)
 }

@@ -3,7 +3,10 @@
 // gateway, the client in the hermes CLI.
 package control
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Gateway states, in the order a process goes through them.
 const (
@@ -116,4 +119,29 @@ type ApproveRequest struct {
 type RevokeRequest struct {
 	Platform string `json:"platform,omitempty"` // default telegram
 	UserID   int64  `json:"user_id"`
+}
+
+// AnnounceRequest is POST /v1/announce: a line for a chat, sent by the
+// gateway on behalf of another program (the updater's progress and result).
+type AnnounceRequest struct {
+	Platform string `json:"platform"`
+	ChatID   int64  `json:"chat_id"`
+	ReplyTo  int    `json:"reply_to,omitempty"`
+	Text     string `json:"text"`
+}
+
+// UpdateRequest is what /update leaves for hermes-update.service: where to
+// report progress and the result.
+type UpdateRequest struct {
+	Platform    string    `json:"platform"`
+	ChatID      int64     `json:"chat_id"`
+	MessageID   int       `json:"message_id"`
+	RequestedBy string    `json:"requested_by"`
+	At          time.Time `json:"at"`
+}
+
+// UpdateRequestPath is where /update leaves its UpdateRequest, next to the
+// control socket (the runtime directory: gone at reboot, like the request).
+func UpdateRequestPath() string {
+	return filepath.Join(filepath.Dir(DefaultSocketPath()), "update-request.json")
 }

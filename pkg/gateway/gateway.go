@@ -21,6 +21,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/agent"
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/events"
 	"github.com/hermes-gateway/hermes/pkg/httpserve"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
@@ -113,7 +114,7 @@ func Run(ctx context.Context, o Options) int {
 	if g.cfgPath == "" {
 		g.cfgPath = config.DefaultPath()
 	}
-	g.log.Info("starting", "version", version.Get().String(), "pid", os.Getpid(), "config", g.cfgPath)
+	g.log.Info(fmt.Sprintf("starting hermes-gateway %s (pid %d)", version.Get().Version, os.Getpid()), events.Started.With("version", version.Get().String(), "pid", os.Getpid(), "config", g.cfgPath)...)
 
 	// The config is read first: it names the state directory, and reading
 	// it touches nothing.
@@ -214,6 +215,7 @@ func Run(ctx context.Context, o Options) int {
 	srv := control.NewServer(g, g.log)
 	g.chatHandlers(srv)
 	g.pairingHandlers(srv)
+	g.announceHandler(srv)
 	srv.Serve(l)
 	var webhookSrv *httpserve.Server
 	if webhook != nil {
@@ -242,8 +244,8 @@ func Run(ctx context.Context, o Options) int {
 		g.log.Warn("sd_notify READY failed; systemd will time the start out", "err", err)
 	}
 	g.updateStatus()
-	g.log.Info("ready", "control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
-		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)
+	g.log.Info(fmt.Sprintf("ready (socket-activated: %v, agent: %s, telegram: %v)", g.activated, g.agent.Name(), cfg.Telegram.Enabled), events.Ready.With("control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
+		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)...)
 	code, reason := g.loop(ctx, sigs)
 	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)
@@ -294,7 +296,7 @@ func (g *Gateway) loop(ctx context.Context, sigs <-chan os.Signal) (code int, re
 			return f.code, f.reason
 		case r := <-g.restart:
 			rec := control.RestartRecord{Reason: r.reason, RequestedBy: r.by, At: time.Now().UTC(), PID: os.Getpid()}
-			g.log.Info("restart requested", "reason", r.reason, "by", r.by)
+			g.log.Info("restart requested by "+r.by+": "+r.reason, events.RestartRequested.With("reason", r.reason, "by", r.by)...)
 			if err := g.writeLastRestart(rec); err != nil {
 				g.log.Warn("could not record the restart reason; the next process will not report it", "err", err)
 			}
@@ -324,7 +326,7 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 	}
 	timeout := g.config().Gateway.DrainTimeout.Duration
 	inFlight := g.work.Count()
-	g.log.Info("drain started", "in_flight", inFlight, "timeout", timeout.String(), "reason", reason)
+	g.log.Info(fmt.Sprintf("drain started: %d in flight (%s)", inFlight, reason), events.DrainStarted.With("in_flight", inFlight, "timeout", timeout.String(), "reason", reason)...)
 	g.updateStatus()
 	start := time.Now()
 	g.local.release()
@@ -357,7 +359,7 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 	if err := g.store.SetMeta(metaStoppedAt, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		g.log.Warn("could not record the stop time", "err", err)
 	}
-	g.log.Info("drain done", "finished", inFlight-left, "unfinished", left, "took_ms", time.Since(start).Milliseconds())
+	g.log.Info(fmt.Sprintf("drain done: %d finished, %d unfinished, in %d ms", inFlight-left, left, time.Since(start).Milliseconds()), events.DrainDone.With("finished", inFlight-left, "unfinished", left, "took_ms", time.Since(start).Milliseconds())...)
 }
 
 // metaStoppedAt records when the last process stopped serving, so the next
@@ -368,9 +370,9 @@ const metaStoppedAt = "stopped_at"
 func (g *Gateway) exit(code int, reason string) int {
 	switch code {
 	case ExitStopped, ExitRestart:
-		g.log.Info("exit", "code", code, "reason", reason)
+		g.log.Info(fmt.Sprintf("exit %d: %s", code, reason), events.Exit.With("code", code, "reason", reason)...)
 	default:
-		g.log.Error("exit: "+reason, "code", code)
+		g.log.Error(fmt.Sprintf("exit %d: %s", code, reason), events.Exit.With("code", code, "reason", reason)...)
 	}
 	return code
 }
@@ -385,7 +387,7 @@ func (g *Gateway) reload() {
 	}()
 	cfg, err := config.Load(g.cfgPath)
 	if err != nil {
-		g.log.Error("reload: config rejected, keeping the running one", "err", err)
+		g.log.Error("reload: config rejected, keeping the running one", events.Reload.With("err", err)...)
 		return
 	}
 	old := g.config()
@@ -399,7 +401,7 @@ func (g *Gateway) reload() {
 	g.cfg = cfg
 	g.mu.Unlock()
 	g.auth.Update(cfg.Telegram.Admins, cfg.Telegram.Users, cfg.Telegram.Groups)
-	g.log.Info("reload: config applied", "config", g.cfgPath)
+	g.log.Info("reload: config applied", events.Reload.With("config", g.cfgPath)...)
 }
 
 // sameTelegramSetup compares what the Telegram platform was built from,

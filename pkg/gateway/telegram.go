@@ -16,6 +16,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/activation"
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/events"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"github.com/hermes-gateway/hermes/pkg/version"
@@ -63,7 +64,12 @@ func newTelegramPlatform(g *Gateway, cfg *config.Config) (*telegramPlatform, err
 	} else {
 		t.poller = telegram.NewPoller(client, telegram.PollerOptions{
 			PollTimeout: tc.PollTimeout.Duration, AllowedUpdates: allowedUpdates, Log: t.log,
-			OnState: func(s telegram.State) { t.setState(s.Name, s.Detail) },
+			OnState: func(s telegram.State) {
+				if s.Name == telegram.StateConflict {
+					t.log.Warn("telegram: 409 conflict", events.PlatformConflict.With("detail", s.Detail)...)
+				}
+				t.setState(s.Name, s.Detail)
+			},
 		})
 	}
 	return t, nil
@@ -103,7 +109,7 @@ func (t *telegramPlatform) run(ctx context.Context) {
 	if !ok {
 		return
 	}
-	t.log.Info("telegram: token accepted", "bot", "@"+me.UserName, "mode", t.cfg.Mode)
+	t.log.Info("telegram: connected", events.PlatformConnected.With("bot", "@"+me.UserName, "mode", t.cfg.Mode)...)
 	go t.announceBack(ctx)
 	if t.poller != nil {
 		offset, err := t.g.store.Offset(platformTelegram)

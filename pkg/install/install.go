@@ -38,6 +38,29 @@ type Options struct {
 	Out     io.Writer
 	// Linger enables lingering; nil runs loginctl.
 	Linger func(ctx context.Context) (string, error)
+	// AutoUpdate turns the update timer on ("daily", "weekly", or any
+	// OnCalendar= expression) or off ("off"); "" leaves it as it is.
+	AutoUpdate string
+}
+
+// InstalledParams reads back the per-install values of the units in unitDir,
+// so that a check or a re-install compares like with like.
+func InstalledParams(unitDir string) units.Params {
+	var p units.Params
+	read := func(name, section, key string) string {
+		b, err := os.ReadFile(filepath.Join(unitDir, name))
+		if err != nil {
+			return ""
+		}
+		return units.Directive(b, section, key)
+	}
+	p.Gateway = read(units.Service, "Service", "ExecStart")
+	if f := strings.Fields(read(units.UpdateService, "Service", "ExecStart")); len(f) > 0 {
+		p.Hermes = f[0]
+	}
+	p.AutoUpdate = read(units.UpdateTimer, "Timer", "OnCalendar")
+	p.WebhookListen = read(units.WebhookSocket, "Socket", "ListenStream")
+	return p
 }
 
 // DefaultUnitDir is $XDG_CONFIG_HOME/systemd/user.
@@ -111,6 +134,12 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 	if drain, stop := o.Config.Gateway.DrainTimeout.Duration, units.TimeoutStop(); drain >= stop {
 		return nil, fmt.Errorf("gateway.drain_timeout (%s) must stay below the unit's TimeoutStopSec (%s), or systemd kills a drain midway; lower it in %s", drain, stop, o.Config.Source)
 	}
+	have := InstalledParams(o.UnitDir)
+	if o.AutoUpdate != "" && o.AutoUpdate != "off" {
+		o.Params.AutoUpdate = o.AutoUpdate
+	} else if o.Params.AutoUpdate == "" {
+		o.Params.AutoUpdate = have.AutoUpdate
+	}
 	files, err := Check(o.Params, o.UnitDir, o.Config)
 	if err != nil {
 		return nil, err
@@ -170,6 +199,25 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		toEnable = append(toEnable, units.WebhookSocket)
 	}
 	toStart := append([]string(nil), toEnable...)
+	switch o.AutoUpdate {
+	case "":
+	case "off":
+		if st, err := sd.Unit(ctx, units.UpdateTimer); err == nil && st.UnitFileState == "enabled" {
+			say("→ %sdisable %s", prefix, units.UpdateTimer)
+			act("disable " + units.UpdateTimer)
+			if !o.DryRun {
+				if _, err := sd.Stop(ctx, units.UpdateTimer); err != nil {
+					return res, err
+				}
+				if err := sd.Disable(ctx, units.UpdateTimer); err != nil {
+					return res, err
+				}
+			}
+		}
+	default:
+		toEnable = append(toEnable, units.UpdateTimer)
+		toStart = append(toStart, units.UpdateTimer)
+	}
 	if !o.NoStart {
 		toStart = append(toStart, units.Service)
 	}

@@ -28,6 +28,7 @@ const helpText = `Commands:
 /new – start a fresh conversation
 /status – version, uptime, last restart
 /restart – restart the gateway (admins)
+/update – update the gateway to the newest version (admins)
 /help – this list
 Anything else goes to the agent.`
 
@@ -56,6 +57,17 @@ func (r *Router) command(log *slog.Logger, p Platform, m Message, role, name, ar
 			return
 		}
 		r.restart(log, p, m)
+	case "update":
+		if role != RoleAdmin {
+			r.answer(log, p, m, "⛔ Only the bot's admins can update the gateway.", "command /update refused")
+			return
+		}
+		if err := r.o.Host.StartUpdate(m, fmt.Sprintf("%s user %s (%d)", m.Platform, m.UserName, m.UserID)); err != nil {
+			log.Error("could not start the update", "err", err)
+			r.answer(log, p, m, "⚠️ Could not start the update: "+err.Error(), "command /update failed")
+			return
+		}
+		r.answer(log, p, m, "⬆️ Updating: hermes-update.service started. Progress follows here; the result comes from the new gateway.", "command /update")
 	default:
 		r.answer(log, p, m, fmt.Sprintf("Unknown command /%s.\n\n%s", name, helpText), "unknown command")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/events"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
 
@@ -19,6 +20,9 @@ type Host interface {
 	StatusText() string
 	// RequestRestart begins a drain that ends in exit 75.
 	RequestRestart(reason, by string) error
+	// StartUpdate starts the updater as a unit of its own, reporting to m's
+	// chat.
+	StartUpdate(m Message, by string) error
 }
 
 // Work is the gateway's in-flight tracker: Begin fails once a drain began.
@@ -410,7 +414,7 @@ func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) err
 		if r.ctx.Err() != nil {
 			return errAbandoned
 		}
-		log.Error("delivery failed", "chat_id", m.ChatID, "err", err)
+		log.Error("delivery failed", events.DeliveryFailed.With("chat_id", m.ChatID, "err", err)...)
 		return err
 	}
 	return nil

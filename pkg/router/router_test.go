@@ -108,6 +108,12 @@ type fakeHost struct {
 }
 
 func (h *fakeHost) StatusText() string { return "status: fine" }
+func (h *fakeHost) StartUpdate(m Message, by string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.restarts = append(h.restarts, "update | "+by)
+	return nil
+}
 func (h *fakeHost) RequestRestart(reason, by string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -209,3 +209,14 @@ func (m *Manager) invocationID(ctx context.Context, unit string) (string, error)
 	}
 	return id128(p.Value.Value()), nil
 }
+
+// Enqueue queues a start job for unit and returns without waiting for it:
+// for a unit whose work outlives the caller, such as hermes-update.service,
+// which restarts the very gateway that starts it.
+func (m *Manager) Enqueue(ctx context.Context, unit string) (int, error) {
+	id, err := m.conn.StartUnitContext(ctx, unit, "replace", nil)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", unit, err)
+	}
+	return id, nil
+}
