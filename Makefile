@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 PKG := github.com/hermes-gateway/hermes
-VERSION ?= v$(shell cat VERSION)
 REVISION ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
+# As scripts/install.sh names versions: v0.1.0+abc1234.
+VERSION ?= v$(shell cat VERSION)$(if $(REVISION),+$(shell echo $(REVISION) | cut -c1-7))
 MODIFIED ?= $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
 LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Revision=$(REVISION) -X $(PKG)/pkg/version.Modified=$(MODIFIED)
 BIN ?= bin
@@ -16,7 +17,7 @@ E2E_PKGS := ./e2e/... ./pkg/systemd/... ./pkg/journal/...
 FUZZ := ./pkg/config:FuzzParse ./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/telegram:FuzzSplit
 FUZZTIME ?= 60s
 
-.PHONY: all build test unit e2e demo vet fuzz fuzz-short clean
+.PHONY: all build install test unit e2e demo vet fuzz fuzz-short clean
 
 all: build
 
@@ -25,6 +26,11 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hermes ./cmd/hermes
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fakebot ./cmd/fakebot
 	$(GO) build -trimpath -o $(BIN)/hermes-probe ./scripts/probe
+
+# Installs as a version under ~/.local/lib/hermes (see scripts/install.sh),
+# then runs hermes install-unit. ARGS go to install-unit.
+install:
+	scripts/install.sh $(ARGS)
 
 vet:
 	$(GO) vet ./...

@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 		{"hermes-gateway", "./cmd/gateway", "v0.0.0-e2e"},
 		{"hermes-gateway-next", "./cmd/gateway", "v0.0.1-e2e-next"},
 		{"hermes", "./cmd/hermes", "v0.0.0-e2e"},
+		{"hermes-broken", "./cmd/hermes", "v9.9.9-broken"},
 	} {
 		name := b.name
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "-ldflags", "-X github.com/hermes-gateway/hermes/pkg/version.Version="+b.version, b.pkg)
@@ -78,8 +79,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t}
 	// A previous test's units, if any.
-	e.systemctl("stop", svc, sock)
-	e.systemctl("reset-failed", svc, sock)
+	e.systemctl("stop", svc, sock, units.FailedService)
+	e.systemctl("reset-failed", svc, sock, units.FailedService)
 	unitDir, cfgDir, stateDir := paths()
 	require.NoError(t, os.RemoveAll(cfgDir))
 	require.NoError(t, os.RemoveAll(stateDir))
@@ -97,7 +98,7 @@ func newEnv(t *testing.T) *env {
 			t.Logf("journal of this test:\n%s", e.journal(""))
 		}
 		e.systemctl("stop", svc, sock)
-		e.systemctl("reset-failed", svc, sock)
+		e.systemctl("reset-failed", svc, sock, units.FailedService)
 	})
 	return e
 }
@@ -164,6 +165,17 @@ func (e *env) writeConfig(body string) string {
 	p := filepath.Join(cfgDir, "config.toml")
 	require.NoError(e.t, os.WriteFile(p, []byte(body), 0o600))
 	return p
+}
+
+func (e *env) configPath() string {
+	_, cfgDir, _ := paths()
+	return filepath.Join(cfgDir, "config.toml")
+}
+
+func mustCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func journalCursor(t *testing.T) string {

@@ -25,6 +25,7 @@ const (
 	Socket        = "hermes-gateway.socket"
 	WebhookSocket = "hermes-gateway-webhook.socket"
 	UpdateService = "hermes-update.service"
+	FailedService = "hermes-gateway-failed.service"
 	UpdateTimer   = "hermes-update.timer"
 )
 

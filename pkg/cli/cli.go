@@ -56,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml)")
-	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd())
+	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd())
 	return root
 }
 

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"os"
+
+	"github.com/hermes-gateway/hermes/pkg/doctor"
+	"github.com/hermes-gateway/hermes/pkg/update"
+	"github.com/spf13/cobra"
+)
+
+func newDoctorCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check everything the gateway depends on, and say how to fix what is wrong",
+		Long: `Checks the user manager and bus, lingering, the unit files, the socket and the
+service, the last exit and its reason, crash loops and the start limit, the
+config, the token and key files, Telegram (reachable, token accepted, no 409,
+webhook registration), the state directory, and the installed version.
+Exit status 1 when any check fails.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
+			defer cancel()
+			cfgPath, _ := cmd.Flags().GetString("config")
+			rep := doctor.Run(ctx, doctor.Options{ConfigPath: cfgPath, LayoutCurrent: layoutCurrent})
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				for _, c := range rep.Checks {
+					fmt.Fprintf(out, "%-8s %-20s %s\n", c.Status, c.Name, c.Detail)
+					if c.Fix != "" && c.Status != doctor.OK {
+						fmt.Fprintf(out, "         %-20s fix: %s\n", "", c.Fix)
+					}
+				}
+			}
+			if rep.Failed() {
+				return silentError{errors.New("doctor found failures")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+// layoutCurrent reports the version current points at, and whether the
+// gateway is installed as versions at all (scripts/install.sh).
+func layoutCurrent() (string, bool, error) {
+	l := update.DefaultLayout()
+	if _, err := os.Lstat(l.CurrentLink()); os.IsNotExist(err) {
+		return "", false, nil
+	}
+	v, err := l.Current()
+	return v, true, err
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/systemd"
+	"github.com/hermes-gateway/hermes/pkg/telegram"
+	"github.com/spf13/cobra"
+)
+
+func newNotifyFailureCmd() *cobra.Command {
+	var unit string
+	cmd := &cobra.Command{
+		Use:   "notify-failure",
+		Short: "Tell the admin chats that the gateway failed (run by hermes-gateway-failed.service)",
+		Long: `Sends the Telegram admins a short message: the unit, how it failed, the last
+journal lines of the failed run, and the command to see more. It talks to the
+Bot API directly, because a dead gateway cannot report its own death.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 90*time.Second)
+			defer cancel()
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return fmt.Errorf("config: %w; no alert sent", err)
+			}
+			if !cfg.Telegram.Enabled || len(cfg.Telegram.Admins) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no Telegram admins configured: no alert sent")
+				return nil
+			}
+			text := failureText(ctx, unit)
+			token, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile))
+			if err != nil {
+				return err
+			}
+			c, err := telegram.NewClient(token, cfg.Telegram.APIURL, telegram.ClientOptions{})
+			if err != nil {
+				return err
+			}
+			s := telegram.NewSender(c, telegram.SenderOptions{})
+			var errs []error
+			for _, admin := range cfg.Telegram.Admins {
+				if _, err := s.Send(ctx, admin, text, 0); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert sent to %d admin(s)\n", len(cfg.Telegram.Admins))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&unit, "unit", svc, "the unit that failed")
+	return cmd
+}
+
+func failureText(ctx context.Context, unit string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "🚨 %s failed", unit)
+	if m, err := connect(ctx); err == nil {
+		if st, err := m.Unit(ctx, unit); err == nil {
+			fmt.Fprintf(&b, ": %s", st.Result)
+			if d := st.ExitDescription(); d != "" {
+				fmt.Fprintf(&b, ", main process %s", d)
+			}
+			if systemd.StartLimitHit(st) {
+				b.WriteString(" (start limit hit: systemd stopped restarting it)")
+			}
+		}
+		m.Close()
+	}
+	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if es, err := journal.Read(jctx, journal.Query{Unit: unit, Invocation: "current", Lines: 8}); err == nil && len(es) > 0 {
+		b.WriteString("\n\nLast lines:")
+		for _, e := range es {
+			fmt.Fprintf(&b, "\n%s %s", e.Time.Format("15:04:05"), e.Message)
+		}
+	}
+	fmt.Fprintf(&b, "\n\nMore: hermes gateway logs --invocation current; hermes doctor; restart with hermes gateway start")
+	return b.String()
+}

@@ -1,0 +1,437 @@
+// Package doctor checks everything a running gateway depends on and says,
+// for each problem, what to do: `hermes doctor`.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/install"
+	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/systemd"
+	"github.com/hermes-gateway/hermes/pkg/telegram"
+	"github.com/hermes-gateway/hermes/units"
+	"golang.org/x/sys/unix"
+)
+
+// Outcomes of a check.
+const (
+	OK      = "ok"
+	Warning = "warning"
+	Failure = "failure"
+	Skipped = "skipped"
+)
+
+// Check is one finding.
+type Check struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Report is every check, in order.
+type Report struct {
+	Checks []Check `json:"checks"`
+}
+
+// Failed reports whether any check failed.
+func (r *Report) Failed() bool {
+	for _, c := range r.Checks {
+		if c.Status == Failure {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Report) add(name, status, detail, fix string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: status, Detail: detail, Fix: fix})
+}
+
+// Options say where to look.
+type Options struct {
+	ConfigPath string
+	UnitDir    string
+	// LayoutCurrent returns the installed version current points at, and
+	// whether the gateway is installed as versions at all.
+	LayoutCurrent func() (version string, installed bool, err error)
+}
+
+const unitSvc = units.Service
+
+// Run performs every check; it never stops early, so one report shows all
+// that is wrong.
+func Run(ctx context.Context, o Options) *Report {
+	r := &Report{}
+	if o.UnitDir == "" {
+		o.UnitDir = install.DefaultUnitDir()
+	}
+	if o.ConfigPath == "" {
+		o.ConfigPath = config.DefaultPath()
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	m, err := systemd.Connect(cctx)
+	cancel()
+	if err != nil {
+		r.add("user manager", Failure, "not reachable", err.Error())
+	} else {
+		defer m.Close()
+		r.add("user manager", OK, "reachable at "+m.Address, "")
+	}
+	lingerCheck(ctx, r)
+
+	cfg, cfgErr := config.Load(o.ConfigPath)
+	if cfgErr != nil {
+		r.add("config", Failure, cfgErr.Error(), "fix the file; `hermes-gateway --check-config` checks it")
+	} else if cfg.Source == "" {
+		r.add("config", OK, "no file: the embedded defaults serve ("+o.ConfigPath+")", "")
+	} else {
+		r.add("config", OK, cfg.Source+" is valid", "")
+	}
+	if cfg == nil {
+		cfg = config.Default()
+	}
+
+	unitsCheck(r, o.UnitDir, cfg)
+	var svc systemd.UnitState
+	var gw *control.Status
+	if m != nil {
+		svc = serviceChecks(ctx, r, m)
+		if svc.ActiveState == "active" {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			gw, _ = control.NewClient(control.DefaultSocketPath()).Status(sctx)
+			cancel()
+		}
+	}
+	lastExit(ctx, r, svc)
+	secretsCheck(r, cfg, cfgErr == nil)
+	telegramCheck(ctx, r, cfg, gw)
+	stateDirCheck(r, cfg)
+	if o.LayoutCurrent != nil {
+		layoutCheck(r, o.LayoutCurrent)
+	}
+	return r
+}
+
+func lingerCheck(ctx context.Context, r *Report) {
+	name := currentUser()
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(lctx, "loginctl", "show-user", name, "--property=Linger", "--value").CombinedOutput()
+	fix := "run `sudo loginctl enable-linger " + name + "`, so the gateway survives logout and starts at boot"
+	switch {
+	case err != nil:
+		r.add("linger", Warning, "cannot tell: loginctl: "+firstLine(string(out), err.Error()), fix)
+	case strings.TrimSpace(string(out)) == "yes":
+		r.add("linger", OK, "on: the gateway runs without a login session", "")
+	default:
+		r.add("linger", Warning, "off: the gateway stops when you log out and does not start at boot", fix)
+	}
+}
+
+func unitsCheck(r *Report, dir string, cfg *config.Config) {
+	p := install.InstalledParams(dir)
+	if p.Gateway == "" {
+		r.add("units", Failure, "not installed in "+dir, "run `hermes install-unit`")
+		return
+	}
+	files, err := install.Check(p, dir, cfg)
+	if err != nil {
+		r.add("units", Failure, err.Error(), "run `hermes install-unit`")
+		return
+	}
+	var bad []string
+	status := OK
+	for _, f := range files {
+		switch f.State {
+		case install.Missing:
+			bad = append(bad, f.Name+" missing")
+			status = Failure
+		case install.Outdated:
+			bad = append(bad, f.Name+" outdated")
+			if status == OK {
+				status = Warning
+			}
+		case install.Modified:
+			bad = append(bad, f.Name+" changed by hand")
+			if status == OK {
+				status = Warning
+			}
+		}
+	}
+	if status == OK {
+		r.add("units", OK, fmt.Sprintf("%d unit files identical to this version's", len(files)), "")
+		return
+	}
+	r.add("units", status, strings.Join(bad, "; "), "run `hermes install-unit` (it shows the diff; `--force` replaces hand edits)")
+}
+
+// since bounds the journal the history checks read: from the moment the
+// socket came up (login, boot, or install), so an old incident that was
+// dealt with does not haunt every later report.
+var since string
+
+func serviceChecks(ctx context.Context, r *Report, m *systemd.Manager) systemd.UnitState {
+	sock, err := m.Unit(ctx, units.Socket)
+	if err == nil && !sock.ActiveEnterTimestamp.IsZero() {
+		t := sock.ActiveEnterTimestamp
+		since = fmt.Sprintf("@%d.%06d", t.Unix(), t.Nanosecond()/1000)
+	}
+	switch {
+	case err != nil:
+		r.add("socket", Failure, err.Error(), "")
+	case sock.ActiveState == "active":
+		r.add("socket", OK, "listening ("+sock.SubState+"), "+sock.UnitFileState, "")
+	default:
+		r.add("socket", Failure, "hermes-gateway.socket is "+sock.ActiveState+" ("+sock.Result+")", "run `systemctl --user reset-failed hermes-gateway.socket; systemctl --user start hermes-gateway.socket`")
+	}
+	s, err := m.Unit(ctx, unitSvc)
+	if err != nil {
+		r.add("service", Failure, err.Error(), "")
+		return s
+	}
+	switch {
+	case s.LoadState == "not-found":
+		r.add("service", Failure, "not installed", "run `hermes install-unit`")
+	case systemd.StartLimitHit(s):
+		r.add("service", Failure, "hit its start limit: it failed too often in a short time and systemd stopped trying",
+			"read `hermes gateway logs --invocation previous`, fix the cause, then `hermes gateway start` (it resets the limit)")
+	case s.ActiveState == "failed":
+		r.add("service", Failure, fmt.Sprintf("failed (%s, main process %s)", s.Result, s.ExitDescription()),
+			"read `hermes gateway logs --invocation current`, fix the cause, then `hermes gateway start`")
+	case s.ActiveState == "active":
+		r.add("service", OK, fmt.Sprintf("running, pid %d", s.MainPID), "")
+	default:
+		r.add("service", OK, s.ActiveState+": the next request to the socket starts it", "")
+	}
+	crash := s.NRestarts >= 3 || s.SubState == "auto-restart"
+	if n := recentFailures(ctx); n >= 3 {
+		crash = true
+	}
+	if crash {
+		r.add("crash loop", Failure, fmt.Sprintf("%d automatic restarts, several unplanned exits in the last 10 minutes", s.NRestarts),
+			"read `hermes gateway logs --invocation previous` for why it keeps dying")
+	} else {
+		r.add("crash loop", OK, fmt.Sprintf("%d automatic restarts", s.NRestarts), "")
+	}
+	return s
+}
+
+// recentFailures counts unplanned exits in the last 10 minutes, from the
+// manager's own journal lines ("Failed with result").
+func recentFailures(ctx context.Context) int {
+	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	from := "-10min"
+	if since != "" {
+		from = since
+	}
+	es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Since: from})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range es {
+		if strings.Contains(e.Message, "Failed with result") {
+			n++
+		}
+	}
+	return n
+}
+
+func lastExit(ctx context.Context, r *Report, s systemd.UnitState) {
+	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	reason := ""
+	if es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Lines: 1, Since: since, Match: map[string]string{"HERMES_EVENT": "exit"}}); err == nil && len(es) > 0 {
+		reason = nonEmpty(es[len(es)-1].Fields["REASON"], es[len(es)-1].Message)
+	}
+	// How the last process ended: systemd's record while the unit is down,
+	// else the manager's last "Main process exited" line (a crash writes
+	// no exit event of its own).
+	how := s.ExitDescription()
+	if how == "" {
+		if es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Lines: 300, Since: since}); err == nil {
+			for i := len(es) - 1; i >= 0; i-- {
+				if _, after, ok := strings.Cut(es[i].Message, "Main process exited, "); ok {
+					how = after
+					break
+				}
+			}
+		}
+	}
+	planned := how == "" || strings.Contains(how, "status=0/") || strings.Contains(how, "status=75/") ||
+		(s.ExecMainCode == systemd.CLDExited && (s.ExecMainStatus == 0 || s.ExecMainStatus == 75))
+	switch {
+	case how == "" && reason == "":
+		r.add("last exit", OK, "none recorded", "")
+	case s.ExecMainCode == systemd.CLDExited && s.ExecMainStatus == 78:
+		r.add("last exit", Failure, "exited 78 (configuration): "+reason, "fix the config or the token; `hermes-gateway --check-config`; then `hermes gateway start`")
+	case planned:
+		r.add("last exit", OK, strings.TrimSpace(how+" "+reason), "")
+	default:
+		r.add("last exit", Warning, how+"; the last reason it gave: "+nonEmpty(reason, "none"), "see `hermes gateway logs --invocation previous`")
+	}
+}
+
+func secretsCheck(r *Report, cfg *config.Config, valid bool) {
+	if !valid {
+		return
+	}
+	any := false
+	if cfg.Telegram.Enabled {
+		any = true
+		if _, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile)); err != nil {
+			r.add("token file", Failure, err.Error(), "`hermes setup telegram` writes it")
+		} else {
+			r.add("token file", OK, cfg.ResolvePath(cfg.Telegram.TokenFile)+", mode 0600", "")
+		}
+		if cfg.Telegram.Mode == config.ModeWebhook {
+			if _, err := telegram.ReadSecretFile(cfg.ResolvePath(cfg.Telegram.Webhook.SecretFile)); err != nil {
+				r.add("webhook secret", Failure, err.Error(), "`hermes setup telegram --mode webhook` writes it")
+			} else {
+				r.add("webhook secret", OK, "mode 0600", "")
+			}
+		}
+	}
+	if cfg.Agent.Backend == config.BackendOpenAI && cfg.Agent.OpenAI.APIKeyFile != "" {
+		any = true
+		p := cfg.ResolvePath(cfg.Agent.OpenAI.APIKeyFile)
+		if fi, err := os.Stat(p); err != nil {
+			r.add("api key file", Failure, err.Error(), "write the key to "+p+" with mode 0600")
+		} else if fi.Mode().Perm()&0o077 != 0 {
+			r.add("api key file", Failure, fmt.Sprintf("%s is mode %04o: others can read the key", p, fi.Mode().Perm()), "run `chmod 600 "+p+"`")
+		} else {
+			r.add("api key file", OK, p+", mode 0600", "")
+		}
+	}
+	if !any {
+		r.add("secrets", OK, "none configured", "")
+	}
+}
+
+func telegramCheck(ctx context.Context, r *Report, cfg *config.Config, gw *control.Status) {
+	if !cfg.Telegram.Enabled {
+		r.add("telegram", Skipped, "not enabled", "`hermes setup telegram` connects a bot")
+		return
+	}
+	token, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile))
+	if err != nil {
+		return // reported by the token check
+	}
+	c, err := telegram.NewClient(token, cfg.Telegram.APIURL, telegram.ClientOptions{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		r.add("telegram", Failure, err.Error(), "check telegram.api_url")
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	me, err := c.GetMe(tctx)
+	switch {
+	case telegram.IsUnauthorized(err):
+		r.add("telegram", Failure, "the bot token is rejected (401)", "get the token again from @BotFather and run `hermes setup telegram`")
+		return
+	case err != nil:
+		r.add("telegram", Failure, "Telegram not reachable: "+err.Error(), "check the network (and telegram.api_url); the gateway keeps retrying")
+		return
+	}
+	r.add("telegram", OK, "reachable, token accepted: @"+me.UserName, "")
+	info, err := c.WebhookInfo(tctx)
+	if err != nil {
+		r.add("webhook registration", Warning, "could not read it: "+err.Error(), "")
+	} else if cfg.Telegram.Mode == config.ModeWebhook {
+		if info.URL != cfg.Telegram.Webhook.PublicURL {
+			r.add("webhook registration", Failure, fmt.Sprintf("Telegram posts to %q, the config says %q", info.URL, cfg.Telegram.Webhook.PublicURL), "`hermes gateway restart` registers it again")
+		} else if info.LastErrorMessage != "" {
+			r.add("webhook registration", Warning, "registered; Telegram's last delivery error: "+info.LastErrorMessage, "check the reverse proxy or TLS in front of telegram.webhook.listen")
+		} else {
+			r.add("webhook registration", OK, "registered at "+info.URL, "")
+		}
+	} else if info.URL != "" {
+		r.add("webhook registration", Failure, "a webhook is set ("+info.URL+") but the config polls: getUpdates answers 409", "`hermes setup telegram --mode poll` removes it")
+	} else {
+		r.add("webhook registration", OK, "none, as polling needs", "")
+	}
+	if gw != nil {
+		for _, p := range gw.Platforms {
+			if p.Name != "telegram" {
+				continue
+			}
+			if p.State == telegram.StateConflict {
+				r.add("telegram conflict", Failure, "the gateway gets 409 Conflict: "+p.Detail, "stop the other bot instance using this token, or remove its webhook")
+			} else {
+				r.add("telegram conflict", OK, "the gateway's Telegram connection is "+p.State, "")
+			}
+		}
+	}
+}
+
+func stateDirCheck(r *Report, cfg *config.Config) {
+	dir := cfg.StateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		r.add("state directory", Failure, err.Error(), "make "+dir+" writable by you")
+		return
+	}
+	f, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		r.add("state directory", Failure, dir+" is not writable: "+err.Error(), "make "+dir+" writable by you")
+		return
+	}
+	f.Close()
+	os.Remove(f.Name())
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		free := st.Bavail * uint64(st.Bsize)
+		if free < 50<<20 {
+			r.add("state directory", Failure, fmt.Sprintf("%s: only %d MiB free", dir, free>>20), "free some space: without it no message can be stored")
+			return
+		}
+		r.add("state directory", OK, fmt.Sprintf("%s writable, %d MiB free", dir, free>>20), "")
+		return
+	}
+	r.add("state directory", OK, dir+" writable", "")
+}
+
+func layoutCheck(r *Report, current func() (string, bool, error)) {
+	v, installed, err := current()
+	switch {
+	case !installed:
+		r.add("installed version", Skipped, "not installed as versions (scripts/install.sh); the units run the binary install-unit was given", "")
+	case err != nil:
+		r.add("installed version", Failure, err.Error(), "`hermes update --rollback` or reinstall with `make install`")
+	default:
+		r.add("installed version", OK, "current → "+v, "")
+	}
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func firstLine(s, fallback string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return fallback
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func nonEmpty(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
