@@ -14,10 +14,15 @@ E2E_PKGS := ./e2e/... ./pkg/systemd/... ./pkg/journal/...
 # Fuzz targets, as package:Target. `make fuzz` runs each for FUZZTIME;
 # `make test` runs each briefly (its corpus in testdata/fuzz is replayed by
 # the unit tests anyway).
-FUZZ := ./pkg/config:FuzzParse ./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/telegram:FuzzSplit
+FUZZ := ./pkg/config:FuzzParse ./pkg/control:FuzzControlAPI ./pkg/store:FuzzDecodeItem \
+	./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/telegram:FuzzSplit
 FUZZTIME ?= 60s
 
-.PHONY: all build install test unit e2e demo vet fuzz fuzz-short clean
+# The fault campaign (soak/): DURATION of random faults, SEED to replay one.
+DURATION ?= 2m
+SEED ?= 0
+
+.PHONY: all build install test unit e2e demo vet fuzz fuzz-short soak bench clean
 
 all: build
 
@@ -51,6 +56,13 @@ fuzz:
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+soak: build
+	scripts/sandbox -- $(GO) test -tags soak -count=1 -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
+
+# Benchmarks in the sandbox user manager; writes docs/BENCHMARKS.md.
+bench: build
+	scripts/sandbox -- $(GO) run ./scripts/bench $(BENCH_ARGS)
 
 demo: build
 	scripts/demo

@@ -84,6 +84,9 @@ func newEnv(t *testing.T) *env {
 	unitDir, cfgDir, stateDir := paths()
 	require.NoError(t, os.RemoveAll(cfgDir))
 	require.NoError(t, os.RemoveAll(stateDir))
+	// The hardened unit may write only its state directory, which must
+	// exist before it starts (install-unit creates it).
+	require.NoError(t, os.MkdirAll(stateDir, 0o700))
 	require.NoError(t, os.MkdirAll(unitDir, 0o755))
 	all, err := units.RenderAll(units.Params{Gateway: filepath.Join(bin, "hermes-gateway"), Hermes: filepath.Join(bin, "hermes")})
 	require.NoError(t, err)

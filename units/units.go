@@ -41,6 +41,11 @@ type Params struct {
 	// AutoUpdate is the update timer's OnCalendar= (daily, weekly);
 	// default daily. The timer is enabled only when asked for.
 	AutoUpdate string
+	// StateDir is the one directory the gateway writes (ReadWritePaths=);
+	// default ~/.local/state/hermes (%h/.local/state/hermes).
+	StateDir string
+	// ExecAgent loosens what an exec agent backend needs (JIT runtimes).
+	ExecAgent bool
 }
 
 func (p Params) validate() error {
@@ -83,6 +88,9 @@ func Render(name string, p Params) ([]byte, error) {
 	}
 	if p.AutoUpdate == "" {
 		p.AutoUpdate = "daily"
+	}
+	if p.StateDir == "" {
+		p.StateDir = "%h/.local/state/hermes"
 	}
 	if p.Hermes == "" {
 		// The CLI sits next to the gateway in an installed version.

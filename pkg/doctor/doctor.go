@@ -4,10 +4,12 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"github.com/hermes-gateway/hermes/units"
@@ -116,6 +119,7 @@ func Run(ctx context.Context, o Options) *Report {
 	secretsCheck(r, cfg, cfgErr == nil)
 	telegramCheck(ctx, r, cfg, gw)
 	stateDirCheck(r, cfg)
+	storeCheck(r, cfg)
 	if o.LayoutCurrent != nil {
 		layoutCheck(r, o.LayoutCurrent)
 	}
@@ -399,6 +403,30 @@ func stateDirCheck(r *Report, cfg *config.Config) {
 		return
 	}
 	r.add("state directory", OK, dir+" writable", "")
+}
+
+// storeCheck opens the store when no gateway holds it: a damaged file is
+// what keeps such a gateway down.
+func storeCheck(r *Report, cfg *config.Config) {
+	path := filepath.Join(cfg.StateDir(), store.FileName)
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		r.add("store", OK, "none yet ("+path+")", "")
+		return
+	}
+	st, err := store.Open(path)
+	var locked *store.LockedError
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &locked):
+		r.add("store", OK, fmt.Sprintf("%s, in use by the gateway (pid %d)", path, locked.Pid), "")
+	case errors.As(err, &corrupt):
+		r.add("store", Failure, corrupt.Error(), "move the damaged file aside as shown, then `hermes gateway start`")
+	case err != nil:
+		r.add("store", Failure, err.Error(), "check the state directory's permissions")
+	default:
+		st.Close()
+		r.add("store", OK, path+" readable", "")
+	}
 }
 
 func layoutCheck(r *Report, current func() (string, bool, error)) {

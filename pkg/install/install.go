@@ -90,8 +90,14 @@ func Check(p units.Params, unitDir string, cfg *config.Config) ([]File, error) {
 	if unitDir == "" {
 		unitDir = DefaultUnitDir()
 	}
-	if cfg != nil && p.WebhookListen == "" {
-		p.WebhookListen = cfg.Telegram.Webhook.Listen
+	if cfg != nil {
+		if p.WebhookListen == "" {
+			p.WebhookListen = cfg.Telegram.Webhook.Listen
+		}
+		// What the config decides, the config decides: a changed state_dir
+		// or agent backend makes the installed units outdated.
+		p.StateDir = cfg.StateDir()
+		p.ExecAgent = cfg.Agent.Backend == config.BackendExec
 	}
 	var files []File
 	for _, name := range Wanted(cfg) {
@@ -180,6 +186,14 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		}
 		act("write " + f.Path)
 		wrote = true
+	}
+
+	// The hardened service may write only its state directory, which must
+	// exist before it starts.
+	if dir := o.Config.StateDir(); !o.DryRun {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return res, fmt.Errorf("create the state directory %s: %w", dir, err)
+		}
 	}
 
 	if wrote {
