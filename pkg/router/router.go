@@ -302,7 +302,14 @@ func (r *Router) process(m Message) {
 	}
 	n, err := r.o.Store.Attempt(m.Platform, m.ID)
 	if err != nil {
-		log.Error("store: could not count the attempt; leaving the message pending", "err", err)
+		// A full disk, say: try again shortly, in this process, so the
+		// message is answered once space returns without a restart.
+		log.Error("store: could not count the attempt; trying again in a few seconds", "err", err)
+		time.AfterFunc(retryStoreAfter, func() {
+			if r.ctx.Err() == nil {
+				r.Submit(m)
+			}
+		})
 		return
 	}
 	if n > r.o.MaxAttempts {
@@ -436,10 +443,26 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	}
 }
 
+// retryStoreAfter paces retries of store writes that failed (a full disk).
+const retryStoreAfter = 2 * time.Second
+
 func (r *Router) finish(m Message, state, note string) {
-	if err := r.o.Store.Finish(m.Platform, m.ID, state, note); err != nil {
-		r.log.Error("store: could not mark the message finished; it may be answered again after a restart",
-			"platform", m.Platform, "update_id", m.ID, "err", err)
+	// Keep trying: an answered message left pending would be answered again
+	// by the next process. The sent log already covers a crash meanwhile.
+	for attempt := 0; ; attempt++ {
+		err := r.o.Store.Finish(m.Platform, m.ID, state, note)
+		if err == nil {
+			break
+		}
+		if attempt == 0 {
+			r.log.Error("store: could not mark the message finished; retrying until it can",
+				"platform", m.Platform, "update_id", m.ID, "err", err)
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(retryStoreAfter):
+		}
 	}
 	if r.o.Finished != nil {
 		r.o.Finished(m, state, note)
