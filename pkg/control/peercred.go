@@ -92,11 +92,22 @@ func (o *ownerOnly) Accept() (net.Conn, error) {
 }
 
 // refuse answers a refused connection in HTTP, so the client's error says
-// why, without letting a slow peer hold up Accept.
+// why, without letting a slow peer hold up Accept. The request is read
+// first (bounded in size and time): closing on a client still writing it
+// would hand that client a broken pipe instead of the answer.
 func refuse(c net.Conn, why error) {
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 0, 1024)
+	tmp := make([]byte, 1024)
+	for len(buf) < 16<<10 && !strings.Contains(string(buf), "\r\n\r\n") {
+		n, err := c.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if err != nil {
+			break
+		}
+	}
 	body := fmt.Sprintf(`{"error":%q,"fix":"run hermes as the user that owns the gateway"}`+"\n", "forbidden: "+why.Error())
-	c.SetWriteDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }
 
