@@ -136,24 +136,35 @@ func restartGateway(ctx context.Context, m *systemd.Manager, out io.Writer) erro
 		}
 	}
 	fmt.Fprintf(out, "Restarting %s (%s)…\n", svc, what)
+	after, v, took, err := upJob(ctx, m, "restart", m.Restart, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "✓ Restarted hermes-gateway (pid %d → %d, %s) in %d ms\n", before.MainPID, after.MainPID, v, ms(took))
+	return nil
+}
+
+// upJob runs a start or restart job while showing progress, and returns
+// the unit afterwards with the version the gateway reports, or the failure
+// report (the job's result, the exit, the new invocation's journal lines).
+func upJob(ctx context.Context, m *systemd.Manager, op string, job func(context.Context, string) (systemd.JobResult, error), out io.Writer) (systemd.UnitState, string, time.Duration, error) {
 	start := time.Now()
 	stopWatch := watch(ctx, m, out)
-	_, jobErr := m.Restart(ctx, svc)
+	_, jobErr := job(ctx, svc)
 	stopWatch()
 	took := time.Since(start)
 	after, err := m.Unit(context.WithoutCancel(ctx), svc)
 	if err != nil {
-		return err
+		return after, "", took, err
 	}
 	if jobErr != nil || after.ActiveState != "active" {
-		return failure(ctx, "restart", jobErr, after, out)
+		return after, "", took, failure(ctx, op, jobErr, after, out)
 	}
 	v := "version unknown"
 	if st, err := gatewayStatus(ctx); err == nil {
 		v = st.Version
 	}
-	fmt.Fprintf(out, "✓ Restarted hermes-gateway (pid %d → %d, %s) in %d ms\n", before.MainPID, after.MainPID, v, ms(took))
-	return nil
+	return after, v, took, nil
 }
 
 func startGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
@@ -171,21 +182,9 @@ func startGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error 
 	if err := unstick(ctx, m, before, out); err != nil {
 		return err
 	}
-	start := time.Now()
-	stopWatch := watch(ctx, m, out)
-	_, jobErr := m.Start(ctx, svc)
-	stopWatch()
-	took := time.Since(start)
-	after, err := m.Unit(context.WithoutCancel(ctx), svc)
+	after, v, took, err := upJob(ctx, m, "start", m.Start, out)
 	if err != nil {
 		return err
-	}
-	if jobErr != nil || after.ActiveState != "active" {
-		return failure(ctx, "start", jobErr, after, out)
-	}
-	v := "version unknown"
-	if st, err := gatewayStatus(ctx); err == nil {
-		v = st.Version
 	}
 	fmt.Fprintf(out, "✓ Started hermes-gateway (pid %d, %s) in %d ms\n", after.MainPID, v, ms(took))
 	return nil

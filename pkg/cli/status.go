@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"os/user"
 	"strings"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/doctor"
 	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/units"
@@ -127,9 +125,9 @@ func collectStatus(ctx context.Context, m *systemd.Manager, cmd *cobra.Command) 
 	if k.UnitFileState != "enabled" {
 		add("warning", "the socket is not enabled, so the gateway will not come back after a reboot", "run `hermes install-unit`")
 	}
-	if ok, why := lingering(ctx); !ok {
-		add("warning", "lingering is off ("+why+"): the gateway stops when you log out and does not start at boot",
-			"run `sudo loginctl enable-linger "+currentUser()+"`")
+	if on, why := doctor.Linger(ctx); !on {
+		add("warning", "lingering is "+why+": the gateway stops when you log out and does not start at boot",
+			"run `"+doctor.LingerFix()+"`")
 	}
 	if cfg, err := loadConfig(cmd); err == nil {
 		if files, err := installedFiles(cfg); err == nil {
@@ -158,32 +156,6 @@ func installedFiles(cfg *config.Config) ([]install.File, error) {
 		p.Gateway = "/usr/bin/hermes-gateway"
 	}
 	return install.Check(p, dir, cfg)
-}
-
-func lingering(ctx context.Context) (bool, string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "loginctl", "show-user", currentUser(), "--property=Linger", "--value").CombinedOutput()
-	if err != nil {
-		return false, "loginctl: " + strings.TrimSpace(firstLine(string(out), err.Error()))
-	}
-	return strings.TrimSpace(string(out)) == "yes", "Linger=" + strings.TrimSpace(string(out))
-}
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return os.Getenv("USER")
-}
-
-func firstLine(s, fallback string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return fallback
-	}
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func printStatus(w io.Writer, r *StatusReport) {

@@ -126,19 +126,34 @@ func Run(ctx context.Context, o Options) *Report {
 	return r
 }
 
-func lingerCheck(ctx context.Context, r *Report) {
-	name := currentUser()
+// Linger reports whether the user manager outlives the login session
+// (loginctl's Linger=), and if not or unknown, why.
+func Linger(ctx context.Context) (on bool, why string) {
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(lctx, "loginctl", "show-user", name, "--property=Linger", "--value").CombinedOutput()
-	fix := "run `sudo loginctl enable-linger " + name + "`, so the gateway survives logout and starts at boot"
+	out, err := exec.CommandContext(lctx, "loginctl", "show-user", CurrentUser(), "--property=Linger", "--value").CombinedOutput()
 	switch {
 	case err != nil:
-		r.add("linger", Warning, "cannot tell: loginctl: "+firstLine(string(out), err.Error()), fix)
+		return false, "cannot tell: loginctl: " + firstLine(string(out), err.Error())
 	case strings.TrimSpace(string(out)) == "yes":
-		r.add("linger", OK, "on: the gateway runs without a login session", "")
+		return true, "on"
 	default:
+		return false, "off"
+	}
+}
+
+// LingerFix is the command that turns lingering on.
+func LingerFix() string { return "sudo loginctl enable-linger " + CurrentUser() }
+
+func lingerCheck(ctx context.Context, r *Report) {
+	fix := "run `" + LingerFix() + "`, so the gateway survives logout and starts at boot"
+	switch on, why := Linger(ctx); {
+	case on:
+		r.add("linger", OK, "on: the gateway runs without a login session", "")
+	case why == "off":
 		r.add("linger", Warning, "off: the gateway stops when you log out and does not start at boot", fix)
+	default:
+		r.add("linger", Warning, why, fix)
 	}
 }
 
@@ -441,7 +456,8 @@ func layoutCheck(r *Report, current func() (string, bool, error)) {
 	}
 }
 
-func currentUser() string {
+// CurrentUser is the login name of the user running hermes.
+func CurrentUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}

@@ -101,9 +101,9 @@ func unifiedDiff(path string, have, want []byte) string {
 	return d
 }
 
-// writeAtomic writes data to path through a temporary file and a rename,
-// so systemd never reads a half-written unit.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteAtomic writes data to path with mode through a temporary file and a
+// rename, so no reader (systemd, the gateway) ever sees a half-written file.
+func WriteAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

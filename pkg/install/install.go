@@ -181,7 +181,7 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 			if f.State == Missing {
 				say("%s", indent(string(f.want)))
 			}
-		} else if err := writeAtomic(f.Path, f.want, 0o644); err != nil {
+		} else if err := WriteAtomic(f.Path, f.want, 0o644); err != nil {
 			return res, fmt.Errorf("write %s: %w; check that %s is writable", f.Path, err, o.UnitDir)
 		}
 		act("write " + f.Path)
