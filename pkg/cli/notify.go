@@ -33,6 +33,18 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 				fmt.Fprintln(cmd.OutOrStdout(), "no Telegram admins configured: no alert sent")
 				return nil
 			}
+			// systemd 252 triggers OnFailure= for every failure, also when it
+			// restarts the unit right away. Alert only when it has given up
+			// (failed: the start limit, exit 78): a crash it recovered from
+			// is in the journal and in `hermes doctor`.
+			if m, err := connect(ctx); err == nil {
+				st, err := m.Unit(ctx, unit)
+				m.Close()
+				if err == nil && st.ActiveState != "failed" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s): systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState)
+					return nil
+				}
+			}
 			text := failureText(ctx, unit)
 			token, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile))
 			if err != nil {

@@ -378,6 +378,11 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	})
 	stopTyping()
 	if r.ctx.Err() != nil {
+		// Cut short on purpose: not the turn's fault, so it does not count
+		// towards the attempts after which a turn is dropped.
+		if err := r.o.Store.ReleaseAttempt(m.Platform, m.ID); err != nil {
+			log.Warn("could not take back the attempt", "err", err)
+		}
 		log.Info("turn abandoned by the drain; it runs again after the restart")
 		return
 	}

@@ -165,6 +165,17 @@ func (s *Store) Attempt(platform string, id int64) (int, error) {
 	return n, err
 }
 
+// ReleaseAttempt takes back the count of an attempt that was cut short on
+// purpose (a drain that timed out): only a process that died in a turn
+// counts against the turn.
+func (s *Store) ReleaseAttempt(platform string, id int64) error {
+	return s.update(platform, id, func(it *Item) {
+		if it.Attempts > 0 {
+			it.Attempts--
+		}
+	})
+}
+
 // Finish marks an item done (or dropped) with a note.
 func (s *Store) Finish(platform string, id int64, state, note string) error {
 	return s.update(platform, id, func(it *Item) {
