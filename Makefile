@@ -40,9 +40,10 @@ install:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags soak ./soak/
 
 # Unit tests, then the e2e tests inside a private systemd --user + journald.
-test: vet unit fuzz-short e2e
+test: vet unit fuzz-short e2e soak
 
 unit:
 	$(GO) test -race -count=1 ./...
