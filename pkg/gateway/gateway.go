@@ -146,9 +146,6 @@ func Run(ctx context.Context, o Options) int {
 	if b, _ := st.Meta(metaStoppedAt); b != nil {
 		g.prevStoppedAt, _ = time.Parse(time.RFC3339Nano, string(b))
 	}
-	if n, err := st.Prune(keepFinished); err == nil && n > 0 {
-		g.log.Info("pruned old inbox records", "count", n)
-	}
 
 	g.agent, err = agent.New(cfg.Agent, cfg.ResolvePath, g.log)
 	if err != nil {
@@ -246,6 +243,14 @@ func Run(ctx context.Context, o Options) int {
 	g.updateStatus()
 	g.log.Info(fmt.Sprintf("ready (socket-activated: %v, agent: %s, telegram: %v)", g.activated, g.agent.Name(), cfg.Telegram.Enabled), events.Ready.With("control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
 		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)...)
+	// Pruning reads every inbox record: after READY, not before it (the
+	// benchmark measured 100+ ms of start-up for 10,000 records).
+	go func() {
+		if n, err := st.Prune(keepFinished); err == nil && n > 0 {
+			g.log.Info("pruned old inbox records", "count", n)
+		}
+	}()
+
 	code, reason := g.loop(ctx, sigs)
 	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)
