@@ -1,38 +1,17 @@
 package agent
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
+
+	hclock "github.com/hermes-gateway/hermes/pkg/clock"
 )
 
-// clock is the time source of the openai backend's retries. It exists so
-// that tests can observe every wait (backoff, Retry-After) instead of
-// sleeping for real.
-type clock interface {
-	Now() time.Time
-	// Sleep waits for d, or until ctx ends, in which case it returns
-	// ctx.Err().
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// clock is the time source of the openai backend's retries (tests observe
+// every wait instead of sleeping).
+type clock = hclock.Clock
 
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type realClock = hclock.Real
 
 // Retry waits of the openai backend.
 const (

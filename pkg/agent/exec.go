@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/shell"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -87,7 +88,7 @@ func newExec(cfg config.Exec, resolve func(string) string, log *slog.Logger) (*e
 	path, err := exec.LookPath(prog)
 	if err != nil {
 		if strings.Contains(prog, "/") {
-			return nil, fmt.Errorf("agent.exec.command: %s is not an executable file (%v); fix the path or run `chmod +x %s`", prog, unwrapExecError(err), shellQuote(prog))
+			return nil, fmt.Errorf("agent.exec.command: %s is not an executable file (%v); fix the path or run `chmod +x %s`", prog, unwrapExecError(err), shell.Quote(prog))
 		}
 		return nil, fmt.Errorf("agent.exec.command: %q is not found in $PATH (%s); give its absolute path (the gateway, run by systemd, does not see your shell's PATH)", name, os.Getenv("PATH"))
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/shell"
 	"io"
 	"io/fs"
 	"os"
@@ -24,7 +25,7 @@ func readKeyFile(path string) (string, error) {
 	// checks below concern the file actually opened.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%s: %s does not exist; put the API key in it (one line) and run `chmod 600 %s`, or fix the path", key, path, shellQuote(path))
+		return "", fmt.Errorf("%s: %s does not exist; put the API key in it (one line) and run `chmod 600 %s`, or fix the path", key, path, shell.Quote(path))
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
@@ -38,7 +39,7 @@ func readKeyFile(path string) (string, error) {
 		return "", fmt.Errorf("%s: %s is not a regular file (%s)", key, path, fi.Mode().Type())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("%s: %s has mode %04o, so other users may read the API key; run `chmod 600 %s`", key, path, perm, shellQuote(path))
+		return "", fmt.Errorf("%s: %s has mode %04o, so other users may read the API key; run `chmod 600 %s`", key, path, perm, shell.Quote(path))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
 	if err != nil {
@@ -59,19 +60,4 @@ func readKeyFile(path string) (string, error) {
 		}
 	}
 	return k, nil
-}
-
-// shellQuote quotes s for a command the user is told to paste.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/shell"
 	"os"
 	"strconv"
 	"strings"
@@ -35,18 +36,10 @@ type CorruptError struct {
 func (e *CorruptError) Error() string {
 	broken := e.Path + ".broken-" + time.Now().Format("2006-01-02")
 	return fmt.Sprintf("state file %s is damaged (%v); move it aside with `mv %s %s` and start again: the gateway begins with an empty store and the broken file is kept",
-		e.Path, e.Err, shellQuote(e.Path), shellQuote(broken))
+		e.Path, e.Err, shell.Quote(e.Path), shell.Quote(broken))
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
-
-// shellQuote makes the suggested command safe to paste whatever the path.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:+,@%=") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 // lockHolder finds the pid holding a flock on path, from /proc/locks, or 0.
 // Lines look like

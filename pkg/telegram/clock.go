@@ -1,39 +1,18 @@
 package telegram
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/clock"
 )
 
-// Clock is the time source of the Poller and the Sender. It exists so that
-// tests can observe and control every wait (backoff, retry_after, pacing)
-// instead of sleeping for real and asserting on wall time.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d, or until ctx ends, in which case it returns
-	// ctx.Err(). A d <= 0 returns at once (with ctx.Err()).
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// Clock is the time source of the Poller and the Sender, so tests can
+// observe and control every wait (backoff, retry_after, pacing).
+type Clock = clock.Clock
 
 // realClock is the production Clock.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type realClock = clock.Real
 
 // backoff is an exponential backoff with ±20 % jitter, so that many
 // gateways (or a gateway and its restarted self) that failed together do not

@@ -3,6 +3,7 @@ package telegram
 import (
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/shell"
 	"io"
 	"io/fs"
 	"os"
@@ -88,7 +89,7 @@ func readPrivateFile(path, what string) ([]byte, error) {
 		return nil, fmt.Errorf("telegram: %s file %s is not a regular file (%s)", what, path, fi.Mode().Type())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("telegram: %s file %s has mode %04o, so other users may read it; run `chmod 600 %s`", what, path, perm, shellQuote(path))
+		return nil, fmt.Errorf("telegram: %s file %s has mode %04o, so other users may read it; run `chmod 600 %s`", what, path, perm, shell.Quote(path))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
 	if err != nil {
@@ -98,19 +99,4 @@ func readPrivateFile(path, what string) ([]byte, error) {
 		return nil, fmt.Errorf("telegram: %s file %s is larger than %d bytes; it should hold one line", what, path, maxSecretFileBytes)
 	}
 	return b, nil
-}
-
-// shellQuote quotes path for a command the user is told to paste.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
