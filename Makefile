@@ -59,7 +59,7 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 soak: build
-	scripts/sandbox -- $(GO) test -tags soak -count=1 -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
+	scripts/sandbox -- $(GO) test -tags soak -count=1 -v -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
 
 # Benchmarks in the sandbox user manager; writes docs/BENCHMARKS.md.
 bench: build

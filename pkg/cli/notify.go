@@ -37,13 +37,20 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 			// restarts the unit right away. Alert only when it has given up
 			// (failed: the start limit, exit 78): a crash it recovered from
 			// is in the journal and in `hermes doctor`.
+			// A process killed while a restart job stops it also leaves the
+			// unit failed for a moment before the job starts it again: look
+			// a few times over three seconds before deciding.
 			if m, err := connect(ctx); err == nil {
-				st, err := m.Unit(ctx, unit)
-				m.Close()
-				if err == nil && st.ActiveState != "failed" {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s): systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState)
-					return nil
+				for i := 0; i < 15; i++ {
+					st, err := m.Unit(ctx, unit)
+					if err == nil && st.ActiveState != "failed" {
+						m.Close()
+						fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s): systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState)
+						return nil
+					}
+					time.Sleep(200 * time.Millisecond) // polling systemd's state: it sends no signal we could wait on here
 				}
+				m.Close()
 			}
 			text := failureText(ctx, unit)
 			token, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile))

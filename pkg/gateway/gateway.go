@@ -343,6 +343,15 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 		g.log.Warn("drain timed out; unfinished turns stay in the store and run after the restart", "unfinished", left)
 	}
 	g.router.Abandon()
+	// Let a send already on its way finish (bounded: drain_timeout is at
+	// most 25 s, this 2 s and the servers' 2 s stay under TimeoutStopSec):
+	// cut short, its answer would be sent again by the next process.
+	if left > 0 {
+		gctx, gcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		g.work.Drain(gctx)
+		gcancel()
+	}
+	g.router.StopSends()
 	g.platformCancel()
 	g.platformsDone.Wait()
 	if g.telegram != nil {

@@ -56,10 +56,15 @@ type Options struct {
 
 // Router runs turns.
 type Router struct {
-	o         Options
-	log       *slog.Logger
-	ctx       context.Context
-	abandon   context.CancelFunc
+	o       Options
+	log     *slog.Logger
+	ctx     context.Context
+	abandon context.CancelFunc
+	// sendCtx bounds sends separately: a drain that times out abandons the
+	// turns (ctx) but lets a send already on its way finish, or the next
+	// process would send that answer again.
+	sendCtx   context.Context
+	stopSends context.CancelFunc
 	sem       chan struct{}
 	mu        sync.Mutex
 	platforms map[string]Platform
@@ -111,7 +116,8 @@ func New(o Options) *Router {
 		o.Log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sem: make(chan struct{}, o.MaxConcurrent),
+	sendCtx, stopSends := context.WithCancel(context.Background())
+	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sendCtx: sendCtx, stopSends: stopSends, sem: make(chan struct{}, o.MaxConcurrent),
 		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{},
 		queued: map[msgKey]struct{}{}}
 }
@@ -264,8 +270,12 @@ func (r *Router) notice(t *turn) {
 }
 
 // Abandon cancels the turns still running (the drain timed out). They stay
-// pending in the store and run again after the restart.
+// pending in the store and run again after the restart. Sends already on
+// their way go on until StopSends.
 func (r *Router) Abandon() { r.abandon() }
+
+// StopSends cancels the sends still in flight: the process is about to exit.
+func (r *Router) StopSends() { r.stopSends() }
 
 // InFlight counts turns running now.
 func (r *Router) InFlight() int {
@@ -420,10 +430,10 @@ var errAbandoned = errors.New("abandoned by the drain")
 // reply sends text. A message that cannot be delivered is logged with the
 // chat and the reason, and holds up nothing else.
 func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) error {
-	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(r.sendCtx, 2*time.Minute)
 	defer cancel()
 	if err := p.Send(ctx, m.ChatID, text, m.MessageID); err != nil {
-		if r.ctx.Err() != nil {
+		if r.sendCtx.Err() != nil {
 			return errAbandoned
 		}
 		log.Error("delivery failed", events.DeliveryFailed.With("chat_id", m.ChatID, "err", err)...)

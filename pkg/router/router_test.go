@@ -168,6 +168,7 @@ func newRig(t *testing.T, st *store.Store) *rig {
 		MaxConcurrent: 4, NoticeAfter: time.Millisecond, Finished: func(m Message, _, _ string) { g.doneC <- m }})
 	g.r.AddPlatform(g.p)
 	t.Cleanup(g.r.Abandon)
+	t.Cleanup(g.r.StopSends)
 	return g
 }
 
