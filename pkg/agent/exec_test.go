@@ -226,6 +226,25 @@ func (w *pidWaiter) processes(t *testing.T, done <-chan error) (pgid, child int,
 	case err := <-done:
 		t.Fatalf("Reply returned (%v) before the script reported its pids", err)
 	}
+	return w.parse(t, line)
+}
+
+// reported returns what a script that has already exited reported: it
+// wrote the line before exiting, but our reader may not have run yet.
+// The bound is a failure bound, not a timing assertion.
+func (w *pidWaiter) reported(t *testing.T) (pgid, child int, pidfd int) {
+	t.Helper()
+	select {
+	case line := <-w.lines:
+		return w.parse(t, line)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the script never reported its pids")
+		return 0, 0, 0
+	}
+}
+
+func (w *pidWaiter) parse(t *testing.T, line string) (pgid, child int, pidfd int) {
+	t.Helper()
 	f := strings.Fields(line)
 	require.Len(t, f, 2, line)
 	pgid, err := strconv.Atoi(f[0])
@@ -235,6 +254,9 @@ func (w *pidWaiter) processes(t *testing.T, done <-chan error) (pgid, child int,
 	// A pidfd follows this very process, whoever reaps it, and cannot be
 	// fooled by pid reuse.
 	pidfd, err = unix.PidfdOpen(child, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return pgid, child, -1 // already exited and reaped
+	}
 	require.NoError(t, err)
 	t.Cleanup(func() { unix.Close(pidfd) })
 	return pgid, child, pidfd
@@ -243,6 +265,9 @@ func (w *pidWaiter) processes(t *testing.T, done <-chan error) (pgid, child int,
 // requireExited waits (at most 10s, a failure bound rather than a timing
 // assertion) for the process behind pidfd to exit.
 func requireExited(t *testing.T, pidfd int, what string) {
+	if pidfd < 0 {
+		return // gone before we could even look
+	}
 	t.Helper()
 	for {
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -349,8 +374,10 @@ echo "$$ $!" > "$1"
 echo done
 `, w.path), nil)
 	done, got := replyAsync(ag, context.Background(), Turn{Text: "hi"})
-	pgid, _, pidfd := w.processes(t, done)
+	// The script answers at once: Reply may well return before its pid
+	// line is read.
 	require.NoError(t, waitReply(t, done))
+	pgid, _, pidfd := w.reported(t)
 	require.Equal(t, "done", *got)
 	requireExited(t, pidfd, "the background sleep")
 	requireGroupGone(t, pgid)
