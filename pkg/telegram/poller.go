@@ -46,6 +46,14 @@ const (
 	defaultPollTimeout = 30 * time.Second
 )
 
+// Defaults of PollerOptions' waits (exported for the documentation and the
+// benchmarks, which quote them).
+const (
+	DefaultConflictRetryMin = time.Second
+	DefaultConflictRetryMax = 30 * time.Second
+	DefaultMinPollInterval  = time.Second
+)
+
 // PollerOptions configures a Poller. The zero value is usable.
 type PollerOptions struct {
 	// PollTimeout is getUpdates' long-poll timeout, in whole seconds,
@@ -62,10 +70,22 @@ type PollerOptions struct {
 	// BackoffMin and BackoffMax bound the exponential backoff after errors;
 	// default 500ms doubling up to 30s, each wait jittered by ±20%.
 	BackoffMin, BackoffMax time.Duration
-	// ConflictRetry is the wait after a 409; default 30s. A 409 is not
-	// transient (someone else holds the bot), so retrying fast would only
-	// keep kicking the other instance's poll.
-	ConflictRetry time.Duration
+	// ConflictRetryMin and ConflictRetryMax bound the wait after a 409:
+	// default 1s, doubling with every 409 in a row up to 30s (1, 2, 4, 8,
+	// 16, 30, 30 … s), back to the minimum once a poll succeeds. Most
+	// conflicts are short (our own predecessor's long poll, still held by
+	// Telegram after a restart; an instance being stopped), and each second
+	// of the wait is a second nobody is answered; a conflict that lasts
+	// (two instances for good) is retried every ConflictRetryMax, so the
+	// other instance's poll is kicked no more often than that.
+	ConflictRetryMin, ConflictRetryMax time.Duration
+	// MinPollInterval is the least time between the starts of two polls
+	// when the first came back empty: a long poll that the server did not
+	// hold (a proxy, an emulator) is followed by a wait for the rest of
+	// it, so no server can make the poller spin. Default 1s, at most the
+	// PollTimeout: a poll Telegram held for its timeout is never slowed,
+	// and a poll that returned updates is followed at once.
+	MinPollInterval time.Duration
 	// Clock defaults to the real clock; tests inject their own.
 	Clock Clock
 }
@@ -73,14 +93,15 @@ type PollerOptions struct {
 // Poller receives updates by long-polling getUpdates and hands them to a
 // Sink, confirming each only after the Sink stored it.
 type Poller struct {
-	c             *Client
-	log           *slog.Logger
-	clock         Clock
-	onState       func(State)
-	pollTimeout   time.Duration
-	allowed       []string
-	backoff       backoff
-	conflictRetry time.Duration
+	c           *Client
+	log         *slog.Logger
+	clock       Clock
+	onState     func(State)
+	pollTimeout time.Duration
+	allowed     []string
+	backoff     backoff
+	conflict    conflictBackoff
+	minInterval time.Duration
 
 	offset  atomic.Int64
 	running atomic.Bool
@@ -92,14 +113,15 @@ type Poller struct {
 // NewPoller returns a Poller using c.
 func NewPoller(c *Client, opts PollerOptions) *Poller {
 	p := &Poller{
-		c:             c,
-		log:           opts.Log,
-		clock:         opts.Clock,
-		onState:       opts.OnState,
-		pollTimeout:   opts.PollTimeout,
-		allowed:       opts.AllowedUpdates,
-		backoff:       backoff{min: opts.BackoffMin, max: opts.BackoffMax},
-		conflictRetry: opts.ConflictRetry,
+		c:           c,
+		log:         opts.Log,
+		clock:       opts.Clock,
+		onState:     opts.OnState,
+		pollTimeout: opts.PollTimeout,
+		allowed:     opts.AllowedUpdates,
+		backoff:     backoff{min: opts.BackoffMin, max: opts.BackoffMax},
+		conflict:    conflictBackoff{min: opts.ConflictRetryMin, max: opts.ConflictRetryMax},
+		minInterval: opts.MinPollInterval,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -119,9 +141,17 @@ func NewPoller(c *Client, opts PollerOptions) *Poller {
 		p.backoff.max = 30 * time.Second
 	}
 	p.backoff.max = max(p.backoff.max, p.backoff.min)
-	if p.conflictRetry <= 0 {
-		p.conflictRetry = 30 * time.Second
+	if p.conflict.min <= 0 {
+		p.conflict.min = DefaultConflictRetryMin
 	}
+	if p.conflict.max <= 0 {
+		p.conflict.max = DefaultConflictRetryMax
+	}
+	p.conflict.max = max(p.conflict.max, p.conflict.min)
+	if p.minInterval <= 0 {
+		p.minInterval = DefaultMinPollInterval
+	}
+	p.minInterval = min(p.minInterval, p.pollTimeout)
 	return p
 }
 
@@ -162,15 +192,18 @@ func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
 	p.advance(startOffset)
 	p.setState(StateConnecting, "")
 
-	failures := 0
+	failures, conflicts := 0, 0
 	for ctx.Err() == nil {
 		// Until a call has succeeded, poll without waiting so that
 		// "connected" is reported as soon as Telegram answers, instead of
-		// after a full long poll.
+		// after a full long poll: the status must not go on saying
+		// "conflict" (or "connecting") for a poll timeout after the cause
+		// went away.
 		timeout := p.pollTimeout
-		if st := p.State().Name; st == StateConnecting || st == StateError {
+		if st := p.State().Name; st == StateConnecting || st == StateError || st == StateConflict {
 			timeout = 0
 		}
+		began := p.clock.Now()
 		batch, err := p.c.getUpdates(ctx, p.offset.Load(), 100, timeout, p.allowed)
 		if ctx.Err() != nil {
 			return nil
@@ -190,18 +223,22 @@ func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
 				p.log.Debug("telegram: update not stored; fetching it again", "err", err, "retry_in", wait)
 				break
 			}
-			failures = 0
+			failures, conflicts = 0, 0
 			p.setState(StateConnected, "")
-			continue
+			wait = p.emptyPollWait(len(batch), timeout, p.clock.Now().Sub(began))
+			if wait > 0 {
+				p.log.Debug("telegram: getUpdates returned at once with nothing; waiting before the next", "wait", wait)
+			}
 		case IsUnauthorized(err):
 			p.setState(StateUnauthorized, UnauthorizedDetail)
 			return err
 		case IsConflict(err):
-			// Not counted as a failure: the wait is fixed, and the other
-			// instance may go away at any time.
-			wait = p.conflictRetry
+			// Counted apart from other failures: its own, quicker start
+			// and its own cap; the state says why meanwhile.
+			conflicts++
+			wait = p.conflict.delay(conflicts)
 			p.setState(StateConflict, ConflictDetail)
-			p.log.Debug("telegram: getUpdates conflict; retrying", "err", err, "retry_in", wait)
+			p.log.Debug("telegram: getUpdates conflict; retrying", "err", err, "retry_in", wait, "conflicts_in_a_row", conflicts)
 		default:
 			failures++
 			wait = p.backoff.delay(failures)
@@ -220,6 +257,21 @@ func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
 		}
 	}
 	return nil
+}
+
+// emptyPollWait is the wait after a successful getUpdates that returned n
+// updates, asked to be held up to asked and answered after took. Updates
+// are followed at once (more may be waiting), and so is an empty answer to
+// a poll that asked not to be held (timeout 0, before "connected"), or one
+// the server held for at least MinPollInterval (a long poll that ran its
+// course). An empty answer sooner than that means the server does not hold
+// long polls: wait out the rest of MinPollInterval, or the poller would
+// ask again at once, forever.
+func (p *Poller) emptyPollWait(n int, asked, took time.Duration) time.Duration {
+	if n > 0 || asked <= 0 || took >= p.minInterval {
+		return 0
+	}
+	return p.minInterval - max(took, 0)
 }
 
 // deliver hands a batch to sink, advancing the offset after each accepted

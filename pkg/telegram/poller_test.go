@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,7 +72,7 @@ func TestPollerConfirmsOnlyAfterSinkSuccess(t *testing.T) {
 
 func TestPollerSinkFailureBacksOff(t *testing.T) {
 	ctx := testContext(t)
-	srv := newFake(t, fakebot.Options{})
+	srv := heldFake(t)
 	c := newTestClient(t, srv, ClientOptions{})
 	id := srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "hello"})
 	clk := newFakeClock()
@@ -80,7 +84,7 @@ func TestPollerSinkFailureBacksOff(t *testing.T) {
 		}
 		return nil
 	}
-	p := quickPoller(c, PollerOptions{Clock: clk, OnState: states.on, BackoffMin: time.Second, BackoffMax: 8 * time.Second})
+	p := heldPoller(c, PollerOptions{Clock: clk, OnState: states.on, BackoffMin: time.Second, BackoffMax: 8 * time.Second})
 	startPoller(t, p, 0, sink.sink)
 
 	var waits []time.Duration
@@ -141,12 +145,12 @@ func TestPollerNewPollerResumesFromStoredOffset(t *testing.T) {
 }
 
 func TestPollerHonoursRetryAfter(t *testing.T) {
-	srv := newFake(t, fakebot.Options{})
+	srv := heldFake(t)
 	c := newTestClient(t, srv, ClientOptions{})
 	srv.TooManyRequests("getUpdates", 1, 7)
 	clk := newFakeClock()
 	states := newStateLog()
-	p := quickPoller(c, PollerOptions{Clock: clk, OnState: states.on})
+	p := heldPoller(c, PollerOptions{Clock: clk, OnState: states.on})
 	sink := newRecordingSink()
 	startPoller(t, p, 0, sink.sink)
 
@@ -164,12 +168,12 @@ func TestPollerHonoursRetryAfter(t *testing.T) {
 }
 
 func TestPollerServerErrorsBackOff(t *testing.T) {
-	srv := newFake(t, fakebot.Options{})
+	srv := heldFake(t)
 	c := newTestClient(t, srv, ClientOptions{})
 	srv.ServerErrors("getUpdates", 1, 502)
 	srv.AddFault(fakebot.Fault{Kind: fakebot.FaultServerError, Method: "getUpdates", Status: 502, HTML: true})
 	clk := newFakeClock()
-	p := quickPoller(c, PollerOptions{Clock: clk, BackoffMin: time.Second, BackoffMax: 10 * time.Second})
+	p := heldPoller(c, PollerOptions{Clock: clk, BackoffMin: time.Second, BackoffMax: 10 * time.Second})
 	sink := newRecordingSink()
 	startPoller(t, p, 0, sink.sink)
 
@@ -187,37 +191,64 @@ func TestPollerServerErrorsBackOff(t *testing.T) {
 	require.Equal(t, id, sink.next(t).update.UpdateID)
 }
 
-func TestPollerConflictIsReportedNotSpun(t *testing.T) {
+// heldFake is the Bot API fake for tests on the manual clock: its long
+// polls last their real timeout. The manual clock stands still while a poll
+// is held, so a poll that the fake ended early would look like a server that
+// does not hold long polls, and the poller would wait (on the manual clock)
+// before the next one. Pair it with heldPoller's 50 s poll timeout.
+func heldFake(t *testing.T) *fakebot.Server {
+	return newFake(t, fakebot.Options{PollTimeUnit: time.Second})
+}
+
+func heldPoller(c *Client, opts PollerOptions) *Poller {
+	opts.PollTimeout = MaxPollTimeout
+	return quickPoller(c, opts)
+}
+
+func TestPollerConflictBacksOffAndResets(t *testing.T) {
 	ctx := testContext(t)
-	srv := newFake(t, fakebot.Options{})
+	srv := heldFake(t)
 	c := newTestClient(t, srv, ClientOptions{})
 	require.NoError(t, c.SetWebhook(ctx, "http://127.0.0.1:9/hook", "s3cret", nil))
 
 	clk := newFakeClock()
 	states := newStateLog()
 	var logs logBuffer
-	p := quickPoller(c, PollerOptions{Clock: clk, OnState: states.on, Log: logs.logger()})
+	p := heldPoller(c, PollerOptions{Clock: clk, OnState: states.on, Log: logs.logger()})
 	sink := newRecordingSink()
 	startPoller(t, p, 0, sink.sink)
 
-	for i := 1; ; i++ {
+	// Every 409 in a row doubles the wait, from a second up to 30 s: a
+	// short conflict costs seconds, a lasting one a getUpdates every 30 s.
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
+	for i, w := range want {
 		d := clk.nextSleep(t)
-		require.Equal(t, 30*time.Second, d, "the default conflict retry, no backoff")
-		// One getUpdates per retry interval: the poller waits between them.
-		require.Equal(t, i, srv.Calls("getUpdates"))
-		require.Equal(t, State{Name: StateConflict, Detail: ConflictDetail, Since: p.State().Since}, p.State())
-		if i == 3 {
-			break
+		require.Equal(t, w*time.Second, d, "wait after 409 number %d", i+1)
+		// One getUpdates per wait: the poller never spins on a 409.
+		require.Equal(t, i+1, srv.Calls("getUpdates"))
+		require.Equal(t, State{Name: StateConflict, Detail: ConflictDetail, Since: p.State().Since}, p.State(),
+			"the status says why, and what to do, for as long as it lasts")
+		if i < len(want)-1 {
+			clk.Advance(d)
 		}
-		clk.Advance(d)
 	}
 	require.Equal(t, 1, states.count(StateConflict), "reported once per change")
 	require.Equal(t, 1, strings.Count(logs.String(), "level=WARN msg=\"telegram: conflict\""), "logged once: %s", logs.String())
 	require.Contains(t, logs.String(), "hermes setup telegram --mode poll")
 
-	// The other side goes away: polling resumes.
+	// The other side goes away: the next retry succeeds and says so at once
+	// (a poll that is not held), then long-polls again.
 	require.NoError(t, c.DeleteWebhook(ctx))
 	clk.Advance(30 * time.Second)
+	states.waitFor(t, StateConnected)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
+
+	// A new conflict starts again from a second: the success reset it.
+	require.NoError(t, c.SetWebhook(ctx, "http://127.0.0.1:9/hook", "s3cret", nil))
+	require.Equal(t, time.Second, clk.nextSleep(t))
+	require.Equal(t, StateConflict, p.State().Name)
+	require.NoError(t, c.DeleteWebhook(ctx))
+	clk.Advance(time.Second)
 	states.waitFor(t, StateConnected)
 	id := srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "back"})
 	require.Equal(t, id, sink.next(t).update.UpdateID)
@@ -229,7 +260,7 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	c := newTestClient(t, srv, ClientOptions{})
 	clk := newFakeClock()
 	states := newStateLog()
-	p := NewPoller(c, PollerOptions{Clock: clk, OnState: states.on, ConflictRetry: 5 * time.Second})
+	p := NewPoller(c, PollerOptions{Clock: clk, OnState: states.on})
 	startPoller(t, p, 0, newRecordingSink().sink)
 	states.waitFor(t, StateConnected)
 	require.NoError(t, srv.WaitForLongPoll(ctx))
@@ -240,7 +271,130 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	require.NoError(t, other.Call(ctx, "getUpdates", url.Values{"timeout": {"0"}}, nil))
 	st := states.waitFor(t, StateConflict)
 	require.Equal(t, ConflictDetail, st.Detail)
-	require.Equal(t, 5*time.Second, clk.nextSleep(t))
+	require.Equal(t, DefaultConflictRetryMin, clk.nextSleep(t), "retried within a second")
+
+	// The other instance is gone (its getUpdates returned): ours succeeds.
+	clk.Advance(DefaultConflictRetryMin)
+	states.waitFor(t, StateConnected)
+}
+
+func TestConflictBackoff(t *testing.T) {
+	b := conflictBackoff{min: time.Second, max: 30 * time.Second}
+	var got []time.Duration
+	for n := 1; n <= 8; n++ {
+		got = append(got, b.delay(n)/time.Second)
+	}
+	require.Equal(t, []time.Duration{1, 2, 4, 8, 16, 30, 30, 30}, got)
+}
+
+// scriptedAPI is a Bot API server whose getUpdates calls the test answers
+// one by one, after moving the manual clock as far as it wants the call to
+// have taken: the poller's decisions after each kind of answer, exactly.
+type scriptedAPI struct {
+	calls chan *scriptedCall
+	url   string
+}
+
+type scriptedCall struct {
+	timeout string // the long-poll timeout asked for, in seconds
+	answer  chan string
+}
+
+func newScriptedAPI(t *testing.T) *scriptedAPI {
+	a := &scriptedAPI{calls: make(chan *scriptedCall, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/getUpdates") || r.ParseForm() != nil {
+			http.Error(w, `{"ok":false,"error_code":404,"description":"Not Found"}`, http.StatusNotFound)
+			return
+		}
+		c := &scriptedCall{timeout: r.Form.Get("timeout"), answer: make(chan string, 1)}
+		a.calls <- c
+		select {
+		case body := <-c.answer:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body)
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+	return a
+}
+
+// next waits for the poller's next getUpdates.
+func (a *scriptedAPI) next(t *testing.T) *scriptedCall {
+	t.Helper()
+	select {
+	case c := <-a.calls:
+		return c
+	case <-time.After(testTimeout):
+		t.Fatal("no getUpdates")
+		return nil
+	}
+}
+
+const (
+	emptyResult = `{"ok":true,"result":[]}`
+	oneUpdate   = `{"ok":true,"result":[{"update_id":%d,"message":{"message_id":1,"date":1,"chat":{"id":42,"type":"private"},"text":"hi"}}]}`
+)
+
+func TestPollerWaitsOnlyAfterAnEmptyPollThatWasNotHeld(t *testing.T) {
+	const timeout = 30 * time.Second
+	tests := []struct {
+		name string
+		took time.Duration // how long the server held the poll
+		body string
+		wait time.Duration // before the next getUpdates; 0: none
+	}{
+		{"empty at once: a server that does not hold long polls", 0, emptyResult, DefaultMinPollInterval},
+		{"empty after a short hold: the rest of the interval", 300 * time.Millisecond, emptyResult, DefaultMinPollInterval - 300*time.Millisecond},
+		{"empty after the whole long poll: normal, not slowed", timeout, emptyResult, 0},
+		{"empty after exactly the interval", DefaultMinPollInterval, emptyResult, 0},
+		{"updates at once: fetch the next at once", 0, oneUpdate, 0},
+		{"updates after a hold", 5 * time.Second, oneUpdate, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := newScriptedAPI(t)
+			c, err := NewClient(fakebot.DefaultToken, api.url, ClientOptions{})
+			require.NoError(t, err)
+			clk := newFakeClock()
+			states := newStateLog()
+			sink := newRecordingSink()
+			p := NewPoller(c, PollerOptions{Clock: clk, OnState: states.on, PollTimeout: timeout})
+			startPoller(t, p, 0, sink.sink)
+
+			// The first poll asks not to be held (nothing has succeeded
+			// yet); its empty answer is followed at once.
+			first := api.next(t)
+			require.Equal(t, "0", first.timeout)
+			first.answer <- emptyResult
+			states.waitFor(t, StateConnected)
+
+			// The long poll this test is about.
+			call := api.next(t)
+			require.Equal(t, "30", call.timeout)
+			require.Empty(t, clk.slept, "no wait after the first, unheld poll")
+			clk.Advance(tc.took)
+			body := tc.body
+			if strings.Contains(body, "%d") {
+				body = fmt.Sprintf(body, 100)
+			}
+			call.answer <- body
+
+			if tc.wait > 0 {
+				require.Equal(t, tc.wait, clk.nextSleep(t))
+				require.Empty(t, api.calls, "no poll while it waits")
+				clk.Advance(tc.wait)
+			}
+			next := api.next(t)
+			require.Equal(t, "30", next.timeout, "still long-polling")
+			// The poller is sequential: had it slept before this call, the
+			// sleep would have been announced before the call was made.
+			require.Empty(t, clk.slept, "no other wait")
+			require.Equal(t, StateConnected, p.State().Name)
+		})
+	}
 }
 
 func TestPollerUnauthorizedStops(t *testing.T) {
@@ -267,7 +421,7 @@ func TestPollerUnauthorizedStops(t *testing.T) {
 }
 
 func TestPollerSurvivesOutage(t *testing.T) {
-	opts := fakebot.Options{PollTimeUnit: 20 * time.Millisecond}
+	opts := fakebot.Options{PollTimeUnit: time.Second} // see heldFake
 	srv := fakebot.New(opts)
 	base, err := srv.Start()
 	require.NoError(t, err)
@@ -278,20 +432,31 @@ func TestPollerSurvivesOutage(t *testing.T) {
 
 	clk := newFakeClock()
 	states := newStateLog()
-	p := quickPoller(c, PollerOptions{Clock: clk, OnState: states.on, BackoffMin: time.Second, BackoffMax: 4 * time.Second})
+	p := heldPoller(c, PollerOptions{Clock: clk, OnState: states.on, BackoffMin: time.Second, BackoffMax: 4 * time.Second})
 	sink := newRecordingSink()
 	startPoller(t, p, 0, sink.sink)
 	states.waitFor(t, StateConnected)
+	require.NoError(t, srv.WaitForLongPoll(testContext(t)))
 
 	// Telegram becomes unreachable: the poller retries, with backoff, and
 	// says it is trying to connect.
 	srv.Close()
+	d := clk.nextSleep(t)
+	if p.State().Name == StateConnected {
+		// The closing fake answered the held poll, empty, at once (on
+		// the manual clock): the poller waits before it finds it gone.
+		require.Equal(t, DefaultMinPollInterval, d)
+		clk.Advance(d)
+		d = clk.nextSleep(t)
+	}
 	st := states.waitFor(t, StateConnecting)
 	require.NotEmpty(t, st.Detail)
 	require.NotContains(t, st.Detail, srv.Token())
 	var waits []time.Duration
-	for range 3 {
-		d := clk.nextSleep(t)
+	for i := range 3 {
+		if i > 0 {
+			d = clk.nextSleep(t)
+		}
 		waits = append(waits, d)
 		require.Equal(t, StateConnecting, p.State().Name)
 		clk.Advance(d)
@@ -316,7 +481,8 @@ func TestPollerSurvivesOutage(t *testing.T) {
 		}
 		break
 	}
-	require.Equal(t, StateConnected, p.State().Name)
+	// Reported once the batch is stored (after the sink returned).
+	states.waitFor(t, StateConnected)
 }
 
 func TestPollerRunReturnsPromptlyOnCancel(t *testing.T) {
