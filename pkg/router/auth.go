@@ -80,24 +80,33 @@ func (a *Auth) Update(admins, users, groups []int64) {
 
 // Role is the sender's role; the local platform (the machine's owner, who
 // passed the control socket's uid check) is an admin.
-func (a *Auth) Role(m Message) string {
+//
+// An error means the store could not say whether an admin approved the
+// sender: the caller must try again later, never treat them as a stranger
+// (an approved user would be sent a pairing code, and their message
+// dropped).
+func (a *Auth) Role(m Message) (string, error) {
 	if m.Platform == "local" {
-		return RoleAdmin
+		return RoleAdmin, nil
 	}
 	a.mu.Lock()
 	admins, users := a.admins, a.users
 	a.mu.Unlock()
 	switch {
 	case slices.Contains(admins, m.UserID):
-		return RoleAdmin
+		return RoleAdmin, nil
 	case slices.Contains(users, m.UserID):
-		return RoleUser
+		return RoleUser, nil
 	}
 	var ap Approval
-	if ok, _ := a.store.Load(collApproved, approvalKey(m.Platform, m.UserID), &ap); ok {
-		return RoleUser
+	ok, err := a.store.Load(collApproved, approvalKey(m.Platform, m.UserID), &ap)
+	switch {
+	case err != nil:
+		return RoleNone, fmt.Errorf("reading whether user %d on %s was approved: %w", m.UserID, m.Platform, err)
+	case ok:
+		return RoleUser, nil
 	}
-	return RoleNone
+	return RoleNone, nil
 }
 
 // GroupAllowed reports whether a group chat is listed.
@@ -163,8 +172,14 @@ func (a *Auth) pendingLocked(now time.Time) ([]Pairing, error) {
 		out = append(out, p)
 		return nil
 	})
+	// Expired codes are filtered out above whether or not their records
+	// can be deleted now (a full disk): a failed delete only leaves a
+	// record that the next call tries to delete again, so it is not an
+	// error of the listing.
 	for _, k := range expired {
-		_ = a.store.Delete(collPairing, k)
+		if derr := a.store.Delete(collPairing, k); derr != nil {
+			break
+		}
 	}
 	return out, err
 }

@@ -310,6 +310,19 @@ func (r *Router) process(m Message) {
 		log.Warn("no platform to answer on; leaving the message pending")
 		return
 	}
+	// Who may talk is read before the attempt is counted: an unreadable
+	// approval is retried like a failed store write, and must never turn an
+	// approved user into a stranger who is sent a pairing code.
+	role, err := r.o.Auth.Role(m)
+	if err != nil {
+		log.Error("store: could not read who may talk; trying again in a few seconds", "err", err)
+		time.AfterFunc(retryStoreAfter, func() {
+			if r.ctx.Err() == nil {
+				r.Submit(m)
+			}
+		})
+		return
+	}
 	n, err := r.o.Store.Attempt(m.Platform, m.ID)
 	if err != nil {
 		// A full disk, say: try again shortly, in this process, so the
@@ -329,7 +342,6 @@ func (r *Router) process(m Message) {
 		return
 	}
 
-	role := r.o.Auth.Role(m)
 	if !m.Private() {
 		if !r.o.Auth.GroupAllowed(m.ChatID) {
 			r.finish(m, store.Done, "group not listed in telegram.groups")

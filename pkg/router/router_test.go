@@ -243,7 +243,9 @@ func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T)
 	ok, err := g.auth.Revoke("telegram", stranger)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, RoleNone, g.auth.Role(msg(stranger, stranger, "x")))
+	role, err := g.auth.Role(msg(stranger, stranger, "x"))
+	require.NoError(t, err)
+	require.Equal(t, RoleNone, role)
 }
 
 func TestPendingPairingsAreBounded(t *testing.T) {
