@@ -10,6 +10,11 @@
 //	while [ ! -s /tmp/fakebot.url ]; do sleep 0.1; done
 //	base=$(cat /tmp/fakebot.url)
 //	curl -s -X POST "$base/_fake/inject" -d '{"user_id":42,"text":"/start"}'
+//
+// Faults are scripted the same way, for a number of calls or for a time:
+//
+//	curl -s -X POST "$base/_fake/fault" -d '{"kind":"conflict","method":"getUpdates","duration":"5s"}'
+//	curl -s -X POST "$base/_fake/fault" -d '{"kind":"no_long_poll","method":"getUpdates","duration":"10s"}'
 package main
 
 import (

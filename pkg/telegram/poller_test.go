@@ -278,6 +278,30 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	states.waitFor(t, StateConnected)
 }
 
+func TestPollerAnswersSecondsAfterAFiveSecondConflict(t *testing.T) {
+	ctx := testContext(t)
+	clk := newFakeClock()
+	// The fake's conflict ends on the poller's own manual clock.
+	srv := newFake(t, fakebot.Options{PollTimeUnit: time.Second, Now: clk.Now})
+	c := newTestClient(t, srv, ClientOptions{})
+	states := newStateLog()
+	sink := newRecordingSink()
+	p := heldPoller(c, PollerOptions{Clock: clk, OnState: states.on})
+	startPoller(t, p, 0, sink.sink)
+	states.waitFor(t, StateConnected)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
+
+	end := srv.ConflictFor(5 * time.Second)
+	id := srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "sent during the conflict"})
+	for _, w := range []time.Duration{1, 2, 4} {
+		d := clk.nextSleep(t)
+		require.Equal(t, w*time.Second, d)
+		clk.Advance(d)
+	}
+	require.Equal(t, id, sink.next(t).update.UpdateID)
+	require.Equal(t, 2*time.Second, clk.Now().Sub(end), "answered 2 s after the conflict ended (the field's fixed retry: 25 s)")
+}
+
 func TestConflictBackoff(t *testing.T) {
 	b := conflictBackoff{min: time.Second, max: 30 * time.Second}
 	var got []time.Duration

@@ -2,6 +2,7 @@ package fakebot
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,6 +82,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("fakebot: call", "method", name)
 	if fault != nil && s.applyFault(w, r, fault) {
 		return
+	}
+	if fault != nil && fault.Kind == FaultNoLongPoll {
+		r = r.WithContext(context.WithValue(r.Context(), noHoldKey{}, true))
 	}
 	if !known {
 		writeError(w, apiErr(404, DescNotFound))

@@ -212,6 +212,7 @@ func (s *Server) ctlWait(w http.ResponseWriter, r *http.Request) {
 }
 
 // POST /_fake/fault {"kind":"too_many_requests","method":"sendMessage","count":2,"retry_after":3}
+// or, for a time: {"kind":"conflict","method":"getUpdates","duration":"5s"}
 func (s *Server) ctlFault(w http.ResponseWriter, r *http.Request) {
 	var f Fault
 	if err := decodeBody(r, &f); err != nil {
@@ -219,7 +220,7 @@ func (s *Server) ctlFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Kind == 0 {
-		ctlError(w, http.StatusBadRequest, "kind is required: too_many_requests, server_error, delay or drop")
+		ctlError(w, http.StatusBadRequest, "kind is required: too_many_requests, server_error, delay, drop, conflict or no_long_poll")
 		return
 	}
 	s.AddFault(f)

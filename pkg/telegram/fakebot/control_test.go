@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -119,4 +120,17 @@ func TestControlRawUpdateAndWaits(t *testing.T) {
 func jsonInt(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+func TestControlTimedFaults(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	s := newTestServer(t, Options{Now: clock.Now, PollTimeUnit: testTimeout})
+	control(t, s, "POST", "/_fake/fault", `{"kind":"409","duration":"5s"}`).result(t, new(bool))
+	call(t, s, "getUpdates", vals("timeout", "0")).requireError(t, 409, DescPollConflict)
+	clock.Advance(5 * time.Second)
+	require.Equal(t, 200, call(t, s, "getUpdates", vals("timeout", "0")).Status)
+
+	control(t, s, "POST", "/_fake/fault", `{"kind":"no_hold","method":"getUpdates","duration":"1s"}`).result(t, new(bool))
+	require.Equal(t, `{"ok":true,"result":[]}`, call(t, s, "getUpdates", vals("timeout", "50")).Body)
+	require.Equal(t, 400, control(t, s, "POST", "/_fake/fault", `{"kind":"409","duration":"soon"}`).Status)
 }

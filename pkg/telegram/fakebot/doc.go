@@ -6,7 +6,7 @@
 // "description":"..."}), 401 for a wrong token, 404 for unknown methods,
 // getUpdates' offset confirmation, redelivery, negative offsets, limit and
 // timeout clamping, long polling, the 409 conflicts (second poller, getUpdates
-// while a webhook is set), sendMessage's text rules (empty, >4096 characters
+// while a webhook is set, or scripted for a time), sendMessage's text rules (empty, >4096 characters
 // after entity parsing, "chat not found", HTML/MarkdownV2/Markdown parse
 // errors with TDLib's wording), webhook delivery with the secret header,
 // retries and confirmation, and 429 flood waits with parameters.retry_after.
@@ -31,6 +31,8 @@
 //	id := s.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "/start"})
 //	msgs, err := s.WaitForMessages(ctx, 42, 1)
 //	s.TooManyRequests("sendMessage", 1, 3) // next sendMessage: 429, retry after 3
+//	end := s.ConflictFor(5 * time.Second)  // every getUpdates: 409 until end
+//	s.NoLongPollsFor(10 * time.Second)     // getUpdates answered at once, not held
 //
 // Outside tests use New, then Start (random 127.0.0.1 port), Listen(addr) or
 // Serve(listener), or mount Handler(); Close stops everything.
@@ -54,6 +56,10 @@
 //	                       {"kind":"server_error","count":1,"status":502,"html":false}
 //	                       {"kind":"delay","method":"getMe","count":1,"delay":"2s"}
 //	                       {"kind":"drop","method":"sendMessage","count":1}
+//	                       {"kind":"conflict","method":"getUpdates","duration":"5s"}
+//	                       {"kind":"no_long_poll","method":"getUpdates","duration":"10s"}
+//	                       (with "duration": every matching call until it is over,
+//	                       instead of "count" calls)
 //	DELETE /_fake/fault                                        (clears scripted faults)
 //	POST   /_fake/token    {"token":"NEW"}                     (revokes the old token)
 //	POST   /_fake/flood    {"enabled":true} | {"enabled":false} |

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,6 +23,18 @@ const (
 	FaultDelay
 	// FaultDrop closes the connection without answering.
 	FaultDrop
+	// FaultConflict answers 409 "Conflict: terminated by other getUpdates
+	// request; …", as Telegram answers a poller while another instance
+	// polls with the same token (or while the previous process's long poll
+	// is still held). Scripted for getUpdates, it also ends the long poll
+	// waiting at that moment with the same 409, as the other instance's
+	// first getUpdates does.
+	FaultConflict
+	// FaultNoLongPoll makes getUpdates answer at once whatever its timeout:
+	// the pending updates, or an empty {"ok":true,"result":[]}, as a proxy
+	// or an emulator that does not hold long polls does. Other methods
+	// are not affected.
+	FaultNoLongPoll
 )
 
 var faultKindNames = map[FaultKind]string{
@@ -29,6 +42,8 @@ var faultKindNames = map[FaultKind]string{
 	FaultServerError:     "server_error",
 	FaultDelay:           "delay",
 	FaultDrop:            "drop",
+	FaultConflict:        "conflict",
+	FaultNoLongPoll:      "no_long_poll",
 }
 
 func (k FaultKind) String() string {
@@ -40,7 +55,7 @@ func (k FaultKind) String() string {
 
 // MarshalText / UnmarshalText let the control API name kinds in JSON:
 // "too_many_requests" (or "429"), "server_error" (or "5xx"), "delay" (or
-// "slow"), "drop".
+// "slow"), "drop", "conflict" (or "409"), "no_long_poll" (or "no_hold").
 func (k FaultKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 func (k *FaultKind) UnmarshalText(b []byte) error {
@@ -53,6 +68,10 @@ func (k *FaultKind) UnmarshalText(b []byte) error {
 		*k = FaultDelay
 	case "drop", "disconnect":
 		*k = FaultDrop
+	case "conflict", "409":
+		*k = FaultConflict
+	case "no_long_poll", "no_hold":
+		*k = FaultNoLongPoll
 	default:
 		return fmt.Errorf("fakebot: unknown fault kind %q", b)
 	}
@@ -60,14 +79,20 @@ func (k *FaultKind) UnmarshalText(b []byte) error {
 }
 
 // Fault scripts a misbehaviour for the next Count calls (to Method, or to any
-// method when Method is empty). Faults are consumed in the order added; a
-// call takes at most one fault.
+// method when Method is empty), or for every such call during Duration.
+// Faults are consumed in the order added; a call takes at most one fault.
 type Fault struct {
 	Kind FaultKind `json:"kind"`
 	// Method matches case-insensitively; "" matches every method.
 	Method string `json:"method,omitempty"`
-	// Count is how many calls the fault affects; 0 means 1.
+	// Count is how many calls the fault affects; 0 means 1. Ignored when
+	// Duration is set.
 	Count int `json:"count,omitempty"`
+	// Duration, when set, makes the fault affect every matching call from
+	// when it is scripted until Duration has passed (on Options.Now), for
+	// a fault that lasts a time rather than a number of calls: a 409
+	// conflict for 5 s. Faults scripted after it wait until it is over.
+	Duration time.Duration `json:"duration,omitempty"`
 	// RetryAfter is the 429 wait in seconds; 0 means 1.
 	RetryAfter int `json:"retry_after,omitempty"`
 	// Status is the 5xx code; 0 means 500.
@@ -78,37 +103,51 @@ type Fault struct {
 	HTML bool `json:"html,omitempty"`
 	// Delay is the wait before answering, for FaultDelay.
 	Delay time.Duration `json:"delay,omitempty"`
+
+	until time.Time // the end of a Duration fault
 }
 
-// UnmarshalJSON accepts delay as a Go duration string ("250ms") or as
-// nanoseconds.
+// UnmarshalJSON accepts delay and duration as Go duration strings ("250ms")
+// or as nanoseconds.
 func (f *Fault) UnmarshalJSON(b []byte) error {
 	type plain Fault
 	var aux struct {
 		plain
-		Delay json.RawMessage `json:"delay,omitempty"`
+		Delay    json.RawMessage `json:"delay,omitempty"`
+		Duration json.RawMessage `json:"duration,omitempty"`
 	}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("fakebot: fault: %w", err)
 	}
 	*f = Fault(aux.plain)
-	if len(aux.Delay) > 0 {
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+		into *time.Duration
+	}{{"delay", aux.Delay, &f.Delay}, {"duration", aux.Duration, &f.Duration}} {
+		if len(d.raw) == 0 {
+			continue
+		}
 		var str string
-		if json.Unmarshal(aux.Delay, &str) == nil {
-			d, err := time.ParseDuration(str)
+		if json.Unmarshal(d.raw, &str) == nil {
+			v, err := time.ParseDuration(str)
 			if err != nil {
-				return fmt.Errorf("fakebot: fault delay: %w", err)
+				return fmt.Errorf("fakebot: fault %s: %w", d.name, err)
 			}
-			f.Delay = d
-		} else if err := json.Unmarshal(aux.Delay, &f.Delay); err != nil {
-			return fmt.Errorf("fakebot: fault delay: %w", err)
+			*d.into = v
+		} else if err := json.Unmarshal(d.raw, d.into); err != nil {
+			return fmt.Errorf("fakebot: fault %s: %w", d.name, err)
 		}
 	}
 	return nil
 }
 
 // AddFault scripts a fault.
-func (s *Server) AddFault(f Fault) {
+func (s *Server) AddFault(f Fault) { s.addFault(f) }
+
+// addFault scripts f and returns the end of a Duration fault (zero for a
+// counted one).
+func (s *Server) addFault(f Fault) time.Time {
 	if f.Count <= 0 {
 		f.Count = 1
 	}
@@ -117,8 +156,30 @@ func (s *Server) AddFault(f Fault) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.Duration > 0 {
+		f.until = s.opts.Now().Add(f.Duration)
+	}
 	s.faults = append(s.faults, &f)
-	s.log.Info("fakebot: fault scripted", "kind", f.Kind, "method", f.Method, "count", f.Count)
+	if f.Kind == FaultConflict && (f.Method == "" || f.Method == "getUpdates") {
+		// The other instance's first getUpdates ends ours.
+		s.terminatePollLocked(apiErr(409, DescPollConflict))
+	}
+	s.log.Info("fakebot: fault scripted", "kind", f.Kind, "method", f.Method, "count", f.Count, "duration", f.Duration)
+	return f.until
+}
+
+// ConflictFor answers every getUpdates with 409 Conflict for d, starting by
+// the long poll waiting now, as while another instance polls with the same
+// token. It returns when the conflict ends (on Options.Now).
+func (s *Server) ConflictFor(d time.Duration) time.Time {
+	return s.addFault(Fault{Kind: FaultConflict, Method: "getUpdates", Duration: d})
+}
+
+// NoLongPollsFor makes getUpdates answer at once, whatever its timeout, for
+// d (an empty result when nothing is pending), as a server that does not
+// hold long polls. It returns when that ends (on Options.Now).
+func (s *Server) NoLongPollsFor(d time.Duration) time.Time {
+	return s.addFault(Fault{Kind: FaultNoLongPoll, Method: "getUpdates", Duration: d})
 }
 
 // TooManyRequests makes the next count calls to method ("" = any) answer
@@ -160,15 +221,20 @@ func (s *Server) RevokeToken(newToken string) {
 	s.log.Info("fakebot: token revoked")
 }
 
-// takeFaultLocked consumes one count of the first fault matching method.
+// takeFaultLocked consumes one count of the first fault matching method (a
+// Duration fault is not consumed, only dropped once over).
 func (s *Server) takeFaultLocked(method string) *Fault {
+	now := s.opts.Now()
+	s.faults = slices.DeleteFunc(s.faults, func(f *Fault) bool { return !f.until.IsZero() && !now.Before(f.until) })
 	for i, f := range s.faults {
 		if f.Method != "" && f.Method != method {
 			continue
 		}
-		f.Count--
-		if f.Count <= 0 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		if f.until.IsZero() {
+			f.Count--
+			if f.Count <= 0 {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			}
 		}
 		s.faultsHit++
 		taken := *f
@@ -201,11 +267,18 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		}
 	case FaultDrop:
 		dropConnection(w)
-	default:
+	case FaultConflict:
+		writeError(w, apiErr(409, DescPollConflict))
+	default: // FaultNoLongPoll: the handler answers, not holding (noHold)
 		return false
 	}
 	return true
 }
+
+// noHoldKey marks a request whose getUpdates must not be held.
+type noHoldKey struct{}
+
+func noHold(r *http.Request) bool { return r.Context().Value(noHoldKey{}) != nil }
 
 // dropConnection closes the TCP connection without writing a response.
 func dropConnection(w http.ResponseWriter) {

@@ -165,3 +165,65 @@ func (c *manualClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+func TestConflictForATime(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	s := newTestServer(t, Options{Now: clock.Now, PollTimeUnit: testTimeout})
+	ctx := testContext(t)
+	poll := asyncCall(ctx, s, "getUpdates", vals("timeout", "50"))
+	require.NoError(t, s.WaitForLongPoll(ctx))
+
+	end := s.ConflictFor(5 * time.Second)
+	require.Equal(t, clock.Now().Add(5*time.Second), end)
+	// The waiting long poll is ended, as by another instance's getUpdates,
+	// and so is every getUpdates until the end, whatever its timeout.
+	(<-poll).requireError(t, 409, DescPollConflict)
+	call(t, s, "getUpdates", vals("timeout", "0")).requireError(t, 409, DescPollConflict)
+	clock.Advance(4 * time.Second)
+	call(t, s, "getUpdates", vals("timeout", "30")).requireError(t, 409, DescPollConflict)
+	call(t, s, "getMe", nil).result(t, new(User)) // other methods are not affected
+
+	clock.Advance(time.Second)
+	id := s.InjectMessage(UserMessage{UserID: 42, Text: "after"})
+	require.Equal(t, []int{id}, updateIDs(getUpdates(t, s, vals("timeout", "30"))))
+}
+
+func TestNoLongPollsForATime(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	s := newTestServer(t, Options{Now: clock.Now, PollTimeUnit: testTimeout})
+	ctx := testContext(t)
+	s.NoLongPollsFor(2 * time.Second)
+
+	// A 50 s long poll is answered at once, empty, exactly like Telegram
+	// answers timeout=0 with nothing pending.
+	r := call(t, s, "getUpdates", vals("timeout", "50"))
+	require.Equal(t, 200, r.Status)
+	require.Equal(t, `{"ok":true,"result":[]}`, r.Body)
+	require.False(t, s.Stats().LongPollActive)
+	// Pending updates are answered (and confirmed) as usual.
+	id := s.InjectMessage(UserMessage{UserID: 42, Text: "hi"})
+	require.Equal(t, []int{id}, updateIDs(getUpdates(t, s, vals("timeout", "50"))))
+	require.Empty(t, getUpdates(t, s, vals("timeout", "50", "offset", strconv.Itoa(id+1))))
+
+	// Over: long polls are held again.
+	clock.Advance(2 * time.Second)
+	poll := asyncCall(ctx, s, "getUpdates", vals("timeout", "50"))
+	require.NoError(t, s.WaitForLongPoll(ctx))
+	next := s.InjectMessage(UserMessage{UserID: 42, Text: "held"})
+	var ups []testUpdate
+	(<-poll).result(t, &ups)
+	require.Equal(t, []int{next}, updateIDs(ups))
+}
+
+func TestCountedFaultsWaitForATimedOne(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	s := newTestServer(t, Options{Now: clock.Now})
+	s.AddFault(Fault{Kind: FaultServerError, Method: "getMe", Duration: time.Second})
+	s.ServerErrors("getMe", 1, 502)
+	for range 3 {
+		require.Equal(t, 500, call(t, s, "getMe", nil).Status, "the timed fault lasts, whatever the count")
+	}
+	clock.Advance(time.Second)
+	require.Equal(t, 502, call(t, s, "getMe", nil).Status, "then the next one in order")
+	require.Equal(t, 200, call(t, s, "getMe", nil).Status)
+}
