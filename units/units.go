@@ -46,6 +46,25 @@ type Params struct {
 	StateDir string
 	// ExecAgent loosens what an exec agent backend needs (JIT runtimes).
 	ExecAgent bool
+	// Sandbox is SandboxFull (the default) or SandboxMinimal: the
+	// hardening without the directives that need namespaces, for a system
+	// whose user manager cannot create them.
+	Sandbox string
+}
+
+// Sandbox levels (Params.Sandbox).
+const (
+	SandboxFull    = "full"
+	SandboxMinimal = "minimal"
+)
+
+// NamespaceDirectives are what SandboxMinimal leaves out of the services:
+// everything that needs a user, mount or UTS namespace, or capabilities the
+// user manager has only inside a user namespace.
+var NamespaceDirectives = []string{
+	"PrivateUsers", "ProtectSystem", "ProtectHome", "ReadWritePaths", "PrivateTmp", "PrivateDevices",
+	"ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
+	"ProtectClock", "ProtectHostname", "CapabilityBoundingSet", "AmbientCapabilities",
 }
 
 func (p Params) validate() error {
@@ -56,6 +75,11 @@ func (p Params) validate() error {
 	}
 	if p.Gateway == "" {
 		return fmt.Errorf("units: the hermes-gateway path is required")
+	}
+	switch p.Sandbox {
+	case "", SandboxFull, SandboxMinimal:
+	default:
+		return fmt.Errorf("units: sandbox %q: want %q or %q", p.Sandbox, SandboxFull, SandboxMinimal)
 	}
 	return nil
 }
@@ -91,6 +115,9 @@ func Render(name string, p Params) ([]byte, error) {
 	}
 	if p.StateDir == "" {
 		p.StateDir = "%h/.local/state/hermes"
+	}
+	if p.Sandbox == "" {
+		p.Sandbox = SandboxFull
 	}
 	if p.Hermes == "" {
 		// The CLI sits next to the gateway in an installed version.

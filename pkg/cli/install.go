@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,7 +25,13 @@ hermes-gateway.socket (and the service, unless --no-start), and enables
 lingering so the gateway survives logout and starts at boot.
 
 Idempotent: a second run changes and restarts nothing. A unit file changed by
-hand is reported with a diff and left alone unless --force.`,
+hand is reported with a diff and left alone unless --force.
+
+The service is started once and checked before success is reported. If
+systemd cannot build the unit's sandbox on this system (exit status
+218/CAPABILITIES, 226/NAMESPACE, …), it says which step failed and shows the
+manager's lines; with --sandbox=auto (the default) it then installs the units
+without the namespace-based directives (--sandbox=minimal) and says so.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
@@ -48,6 +55,11 @@ hand is reported with a diff and left alone unless --force.`,
 			if _, err := os.Stat(hermes); err != nil {
 				hermes, _ = os.Executable()
 			}
+			switch o.Sandbox {
+			case install.SandboxAuto, units.SandboxFull, units.SandboxMinimal:
+			default:
+				return usageError{fmt.Errorf("--sandbox is auto, full or minimal, not %q", o.Sandbox)}
+			}
 			switch o.AutoUpdate {
 			case "", "off", "daily", "weekly":
 			default:
@@ -68,6 +80,12 @@ hand is reported with a diff and left alone unless --force.`,
 			if asJSON && res != nil {
 				writeJSON(cmd.OutOrStdout(), res)
 			}
+			var se *install.SandboxError
+			if !asJSON && errors.As(err, &se) {
+				// The step, the cause, the fix and the manager's lines are
+				// printed above; the exit status says it failed.
+				return silentError{err}
+			}
 			return err
 		},
 	}
@@ -78,6 +96,7 @@ hand is reported with a diff and left alone unless --force.`,
 	cmd.Flags().StringVar(&o.UnitDir, "unit-dir", "", "where to write the units (default $XDG_CONFIG_HOME/systemd/user)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&o.AutoUpdate, "auto-update", "", "enable the update timer (daily or weekly), or turn it off (off)")
+	cmd.Flags().StringVar(&o.Sandbox, "sandbox", install.SandboxAuto, "full: every hardening directive; minimal: without the ones that need namespaces (for systems whose user manager cannot create them); auto: keep what is installed, else full, falling back to minimal when the first start shows this system cannot build it")
 	return cmd
 }
 

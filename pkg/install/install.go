@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
@@ -41,7 +42,18 @@ type Options struct {
 	// AutoUpdate turns the update timer on ("daily", "weekly", or any
 	// OnCalendar= expression) or off ("off"); "" leaves it as it is.
 	AutoUpdate string
+	// Sandbox is units.SandboxFull, units.SandboxMinimal, or "" (auto):
+	// keep what is installed, else full, falling back to minimal when the
+	// first start shows that this system cannot build the full sandbox.
+	Sandbox string
+	// ManagerLines returns the journal lines about unit since a time (the
+	// manager's own among them: a unit that failed to start has no others);
+	// nil reads the user journal.
+	ManagerLines func(ctx context.Context, unit string, since time.Time) []string
 }
+
+// SandboxAuto is Options.Sandbox's "decide for me", as the CLI spells it.
+const SandboxAuto = "auto"
 
 // InstalledParams reads back the per-install values of the units in unitDir,
 // so that a check or a re-install compares like with like.
@@ -60,6 +72,7 @@ func InstalledParams(unitDir string) units.Params {
 	}
 	p.AutoUpdate = read(units.UpdateTimer, "Timer", "OnCalendar")
 	p.WebhookListen = read(units.WebhookSocket, "Socket", "ListenStream")
+	p.Sandbox = read(units.Service, "Service", "X-Hermes-Sandbox")
 	return p
 }
 
@@ -121,6 +134,8 @@ type Result struct {
 	Linger  string   `json:"linger"`
 	// UpToDate is true when nothing had to change.
 	UpToDate bool `json:"up_to_date"`
+	// Sandbox is the sandbox level the units were installed with.
+	Sandbox string `json:"sandbox"`
 }
 
 // Install writes the units, reloads the manager, enables and starts the
@@ -141,6 +156,15 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		return nil, fmt.Errorf("gateway.drain_timeout (%s) must stay below the unit's TimeoutStopSec (%s), or systemd kills a drain midway; lower it in %s", drain, stop, o.Config.Source)
 	}
 	have := InstalledParams(o.UnitDir)
+	autoSandbox := o.Sandbox == "" || o.Sandbox == SandboxAuto
+	switch {
+	case !autoSandbox:
+		o.Params.Sandbox = o.Sandbox
+	case have.Sandbox != "":
+		o.Params.Sandbox = have.Sandbox
+	default:
+		o.Params.Sandbox = units.SandboxFull
+	}
 	if o.AutoUpdate != "" && o.AutoUpdate != "off" {
 		o.Params.AutoUpdate = o.AutoUpdate
 	} else if o.Params.AutoUpdate == "" {
@@ -150,7 +174,7 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Files: files}
+	res := &Result{Files: files, Sandbox: o.Params.Sandbox}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	act := func(a string) { res.Actions = append(res.Actions, a) }
 	prefix := ""
@@ -264,10 +288,16 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		if o.DryRun {
 			continue
 		}
-		if systemd.StartLimitHit(st) {
+		if systemd.StartLimitHit(st) || (name == units.Service && st.ActiveState == "failed") {
 			if err := sd.ResetFailed(ctx, name); err != nil {
 				return res, err
 			}
+		}
+		if name == units.Service {
+			if err := startChecked(ctx, sd, &o, res, say, autoSandbox); err != nil {
+				return res, err
+			}
+			continue
 		}
 		if _, err := sd.Start(ctx, name); err != nil {
 			return res, fmt.Errorf("%w; see `hermes gateway logs --invocation current`", err)
