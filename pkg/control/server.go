@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hermes-gateway/hermes/pkg/httpserve"
@@ -31,20 +33,25 @@ type Server struct {
 	mux *http.ServeMux
 	srv *httpserve.Server
 	log *slog.Logger
-	// allowed maps known paths to their method, so that a wrong method gets
-	// 405 rather than the catch-all 404.
-	allowed map[string]string
+	// routes are the endpoints in the order they were added ("GET
+	// /v1/status"): the 404's hint lists them.
+	routes []string
+	// paths matches a request's path alone against the endpoints' paths
+	// (patterns such as /v1/chat/{id} included), so that a wrong method
+	// gets 405 with the methods the path takes rather than the catch-all
+	// 404.
+	paths   *http.ServeMux
+	methods map[string][]string // path pattern → its methods
 }
 
 // NewServer builds the control API for b. Handle adds more endpoints before
 // Serve.
 func NewServer(b Backend, log *slog.Logger) *Server {
-	s := &Server{mux: http.NewServeMux(), log: log, allowed: map[string]string{
-		"/v1/status": "GET", "/v1/health": "GET", "/v1/restart": "POST"}}
-	s.mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{mux: http.NewServeMux(), log: log, paths: http.NewServeMux(), methods: map[string][]string{}}
+	s.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, b.Status())
 	})
-	s.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+	s.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		st := b.Status().State
 		code := http.StatusOK
 		if st != StateReady {
@@ -52,7 +59,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		}
 		WriteJSON(w, code, Health{OK: code == http.StatusOK, State: st})
 	})
-	s.mux.HandleFunc("POST /v1/restart", func(w http.ResponseWriter, r *http.Request) {
+	s.HandleFunc("POST /v1/restart", func(w http.ResponseWriter, r *http.Request) {
 		var req RestartRequest
 		if err := DecodeJSON(r, &req); err != nil {
 			WriteDecodeError(w, err, `send {"reason":"..."} or an empty body`)
@@ -72,24 +79,41 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 		WriteJSON(w, http.StatusAccepted, Accepted{Accepted: true, Message: "draining, then exiting 75 for systemd to restart"})
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow, ok := s.allowed[r.URL.Path]; ok {
+		if _, pattern := s.paths.Handler(r); pattern != "" {
+			allow := strings.Join(s.methods[pattern], ", ")
 			w.Header().Set("Allow", allow)
 			WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not take %s", r.URL.Path, r.Method), "use "+allow)
 			return
 		}
 		WriteError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path),
-			"the API has GET /v1/status, GET /v1/health, POST /v1/restart; is the CLI newer than the gateway? see `hermes version`")
+			"the API has "+strings.Join(s.routes, ", ")+"; is the CLI newer than the gateway? see `hermes version`")
 	})
 	return s
 }
 
-// Handle adds an endpoint (a Go 1.22 mux pattern such as "POST /v1/chat").
+// Handle adds an endpoint: a Go 1.22 mux pattern with its method, such as
+// "POST /v1/chat" or "GET /v1/chat/{id}".
 func (s *Server) Handle(pattern string, h http.Handler) {
-	if method, path, ok := strings.Cut(pattern, " "); ok {
-		s.allowed[path] = method
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || method == "" || !strings.HasPrefix(path, "/") {
+		panic("control: endpoint " + strconv.Quote(pattern) + " needs a method and a path")
 	}
 	s.mux.Handle(pattern, h)
+	if _, seen := s.methods[path]; !seen {
+		s.paths.Handle(path, http.NotFoundHandler())
+	}
+	s.methods[path] = append(s.methods[path], method)
+	s.routes = append(s.routes, pattern)
 }
+
+// HandleFunc is Handle for a function.
+func (s *Server) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Routes lists the endpoints ("GET /v1/status", …) in the order they were
+// added.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // Serve starts serving l in the background. Connections from other users are
 // refused (see OwnerOnly); a panic in a handler is answered 500 and logged,

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -143,8 +142,12 @@ func Run(ctx context.Context, o Options) int {
 	g.store = st
 	defer st.Close()
 	g.lastRestart = g.readLastRestart()
-	if b, _ := st.Meta(metaStoppedAt); b != nil {
-		g.prevStoppedAt, _ = time.Parse(time.RFC3339Nano, string(b))
+	if b, err := st.Meta(metaStoppedAt); err != nil {
+		g.log.Warn("could not read when the previous process stopped; /status will not say how long the bot was down", "err", err)
+	} else if b != nil {
+		if g.prevStoppedAt, err = time.Parse(time.RFC3339Nano, string(b)); err != nil {
+			g.log.Warn("ignoring an unreadable stop time", "value", string(b), "err", err)
+		}
 	}
 
 	g.agent, err = agent.New(cfg.Agent, cfg.ResolvePath, g.log)
@@ -209,10 +212,7 @@ func Run(ctx context.Context, o Options) int {
 	// STATUS= and /v1/status, not by withholding READY: a network outage
 	// must not become a restart loop.
 	g.setState(control.StateReady)
-	srv := control.NewServer(g, g.log)
-	g.chatHandlers(srv)
-	g.pairingHandlers(srv)
-	g.announceHandler(srv)
+	srv := g.controlServer()
 	srv.Serve(l)
 	var webhookSrv *httpserve.Server
 	if webhook != nil {
@@ -246,7 +246,12 @@ func Run(ctx context.Context, o Options) int {
 	// Pruning reads every inbox record: after READY, not before it (the
 	// benchmark measured 100+ ms of start-up for 10,000 records).
 	go func() {
-		if n, err := st.Prune(keepFinished); err == nil && n > 0 {
+		n, err := st.Prune(keepFinished)
+		switch {
+		case err != nil:
+			// Nothing is lost: the records stay, and the next start prunes.
+			g.log.Warn("could not prune old inbox records; the store keeps them until the next start", "err", err)
+		case n > 0:
 			g.log.Info("pruned old inbox records", "count", n)
 		}
 	}()
@@ -254,6 +259,16 @@ func Run(ctx context.Context, o Options) int {
 	code, reason := g.loop(ctx, sigs)
 	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)
+}
+
+// controlServer is the whole control API: every endpoint is added here,
+// so the tests that walk its route table see them all.
+func (g *Gateway) controlServer() *control.Server {
+	srv := control.NewServer(g, g.log)
+	g.chatHandlers(srv)
+	g.pairingHandlers(srv)
+	g.announceHandler(srv)
+	return srv
 }
 
 // keepFinished is how long answered updates stay in the inbox, long
@@ -391,41 +406,6 @@ func (g *Gateway) exit(code int, reason string) int {
 	return code
 }
 
-// reload re-reads the config on SIGHUP. A bad file is reported and the
-// running config kept; settings that only apply at start are named.
-func (g *Gateway) reload() {
-	_ = g.notify.Reloading()
-	defer func() {
-		_ = g.notify.Ready()
-		g.updateStatus()
-	}()
-	cfg, err := config.Load(g.cfgPath)
-	if err != nil {
-		g.log.Error("reload: config rejected, keeping the running one", events.Reload.With("err", err)...)
-		return
-	}
-	old := g.config()
-	// Live: the drain timeout and who may talk to the bot. The rest shapes
-	// sockets, the store, the platforms and the agent, built at start.
-	if cfg.StateDir() != old.StateDir() || cfg.ControlSocket() != old.ControlSocket() ||
-		!reflect.DeepEqual(cfg.Agent, old.Agent) || !sameTelegramSetup(cfg.Telegram, old.Telegram) {
-		g.log.Warn("reload: some changes apply only at start (state_dir, control_socket, agent, telegram token/mode/url); run `hermes gateway restart` for them")
-	}
-	g.mu.Lock()
-	g.cfg = cfg
-	g.mu.Unlock()
-	g.auth.Update(cfg.Telegram.Admins, cfg.Telegram.Users, cfg.Telegram.Groups)
-	g.log.Info("reload: config applied", events.Reload.With("config", g.cfgPath)...)
-}
-
-// sameTelegramSetup compares what the Telegram platform was built from,
-// ignoring the access lists, which apply live.
-func sameTelegramSetup(a, b config.Telegram) bool {
-	a.Admins, a.Users, a.Groups = nil, nil, nil
-	b.Admins, b.Users, b.Groups = nil, nil, nil
-	return reflect.DeepEqual(a, b)
-}
-
 func (g *Gateway) config() *config.Config {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -441,7 +421,9 @@ func (g *Gateway) setState(s string) {
 // updateStatus sends systemd's STATUS= line.
 func (g *Gateway) updateStatus() {
 	st := g.Status()
-	_ = g.notify.Status("%s · platforms: %s · in flight: %d", st.State, platformSummary(st.Platforms), st.InFlight)
+	if err := g.notify.Status("%s · platforms: %s · in flight: %d", st.State, platformSummary(st.Platforms), st.InFlight); err != nil {
+		g.log.Warn("sd_notify STATUS failed; `systemctl --user status` shows an old status line", "err", err)
+	}
 }
 
 func platformSummary(ps []control.Platform) string {

@@ -118,7 +118,14 @@ func (g *Gateway) chatHandlers(srv *control.Server) {
 			control.WriteError(w, http.StatusRequestEntityTooLarge, "message over 64 KiB", "send a shorter message")
 			return
 		case g.work.Draining():
-			control.WriteError(w, http.StatusServiceUnavailable, "the gateway is draining", "try again in a moment: the next process takes new messages")
+			// Not taken by a process that is going away: the client sends it
+			// again to the next one (`hermes chat` does, across a restart,
+			// so the person loses nothing). Answered rather than left in the
+			// socket, so a status or a chat during a long drain gets a clear
+			// answer at once.
+			w.Header().Set("Retry-After", "1")
+			control.WriteError(w, http.StatusServiceUnavailable, "the gateway is draining (restarting or stopping); the message was not taken",
+				"send it again in a moment: the next process takes it (`hermes chat` retries by itself)")
 			return
 		}
 		uid := os.Getuid()

@@ -215,9 +215,11 @@ func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
 		var probe struct {
 			UpdateID int64 `json:"update_id"`
 		}
-		_ = json.Unmarshal(raw, &probe)
-		m.ID = probe.UpdateID
 		m.Skip = "undecodable update"
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			m.Skip += " (" + err.Error() + ")"
+		}
+		m.ID = probe.UpdateID
 		return m
 	}
 	msg := u.Message
