@@ -74,8 +74,35 @@ func abs(d time.Duration) time.Duration {
 // may fall in between: the window then opens earlier by the longest
 // sendMessage delay scripted before sent.
 func (s *soak) onTheWire(ts []time.Time, sent time.Time) (time.Duration, bool) {
+	ext := s.slowedBy(sent)
+	for _, k := range ts {
+		if d := k.Sub(sent); d >= -onWireAfter-ext && d <= onWireBefore {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// lateOnTheWire reports whether a copy the fake recorded at sent left the
+// gateway before a SIGKILL and reached the fake only after it, slowed by a
+// tg-slow fault: onTheWire's window, beyond the slack of an ordinary copy.
+// Such a copy is recorded after the answer of the process that followed.
+func (s *soak) lateOnTheWire(kills []time.Time, sent time.Time) (time.Duration, bool) {
+	ext := s.slowedBy(sent)
+	for _, k := range kills {
+		if d := k.Sub(sent); d >= -onWireAfter-ext && d < -onWireAfter {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// slowedBy is the longest sendMessage delay scripted before a copy the
+// fake recorded at sent, which it may have taken (0: none).
+func (s *soak) slowedBy(sent time.Time) time.Duration {
 	ext := time.Duration(0)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, f := range s.faults {
 		// The request took the fault, so it arrived (sent − delay) after
 		// the fault was scripted, and (sends being frequent) within a
@@ -84,13 +111,7 @@ func (s *soak) onTheWire(ts []time.Time, sent time.Time) (time.Duration, bool) {
 			ext = max(ext, f.slowSend)
 		}
 	}
-	s.mu.Unlock()
-	for _, k := range ts {
-		if d := k.Sub(sent); d >= -onWireAfter-ext && d <= onWireBefore {
-			return d, true
-		}
-	}
-	return 0, false
+	return ext
 }
 
 // outcome is what became of one message.
@@ -216,7 +237,7 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 		for _, d := range c.repeatDs {
 			ds = append(ds, d.Round(time.Microsecond).String())
 		}
-		r.sayf("soak: repeats: first copy reached the fake this long before a SIGKILL: %s", strings.Join(ds, ", "))
+		r.sayf("soak: repeats: the copy on the wire reached the fake this long before a SIGKILL (negative: after it, slowed by tg-slow): %s", strings.Join(ds, ", "))
 	}
 	r.sayf("soak: /restart from the admin: %d, ✓ Back %d, Back lost at a SIGKILL %d", len(s.restartCmds()), backs, lostBacks)
 	r.sayf("soak: starts caused by the nemesis %d, SIGKILLs %d, systemd NRestarts %d (since the last manual restart), unit %s/%s result %s", starts, len(kills), us.NRestarts, us.Active, us.Sub, us.Result)
@@ -414,6 +435,17 @@ func (s *soak) repeat(ch *chat, m injected, o *outcome, sm fakebot.SentMessage, 
 		suspect(m)
 		return
 	}
+	if o.kind == "dropped" && !strings.HasPrefix(sm.Text, apologyPrefix) {
+		// The same case in the other order: the answer left a process that
+		// a SIGKILL then struck, slowed enough that the next process's
+		// apology reached the fake first.
+		if d, ok := s.lateOnTheWire(kills, sm.Time); ok {
+			c.answeredThenDropped++
+			c.repeatDs = append(c.repeatDs, d)
+			s.rep.sayf("soak: chat %d: %q dropped with an apology (at %s) by the process after a SIGKILL, then the answer that was on the wire at it, slowed by tg-slow, reached the fake (at %s)", ch.id, m.text, s.when(o.first.Time), s.when(sm.Time))
+			return
+		}
+	}
 	c.repeats++
 	if sm.Text != o.first.Text {
 		fail("chat %d: %q answered twice, differently: %q at %s, then %q at %s", ch.id, m.text, o.first.Text, s.when(o.first.Time), sm.Text, s.when(sm.Time))
@@ -426,6 +458,15 @@ func (s *soak) repeat(ch *chat, m injected, o *outcome, sm fakebot.SentMessage, 
 	}
 	d, ok := s.onTheWire(kills, prev.Time)
 	if !ok {
+		// Or this copy was: slowed by a tg-slow fault, the copy that left
+		// the killed process reaches the fake after the next process's
+		// answer (the fake, like Telegram, carries out a request that
+		// arrived whole even if its client is gone).
+		if ld, late := s.lateOnTheWire(kills, sm.Time); late {
+			c.repeatDs = append(c.repeatDs, ld)
+			s.rep.sayf("soak: chat %d: %q answered (at %s) by the process after a SIGKILL, then the answer that was on the wire at it, slowed by tg-slow, reached the fake (at %s)", ch.id, m.text, s.when(prev.Time), s.when(sm.Time))
+			return
+		}
 		if ad, ok := s.onTheWire(abandons, prev.Time); ok {
 			// Not a SIGKILL: a planned stop whose drain timed out cancelled
 			// a send that had already reached Telegram.
