@@ -71,10 +71,9 @@ type Router struct {
 	chats     map[chatKey]*chatQueue
 	running   map[*turn]struct{}
 	draining  bool
-	// queued holds every message submitted and not yet processed in this
-	// process: a message must never run twice at once (Resume at start and
-	// a redelivery racing it would otherwise both submit it).
-	queued map[msgKey]struct{}
+	// claimed holds the messages whose turn is running in this process:
+	// see claim.
+	claimed map[msgKey]struct{}
 }
 
 type msgKey struct {
@@ -119,7 +118,7 @@ func New(o Options) *Router {
 	sendCtx, stopSends := context.WithCancel(context.Background())
 	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sendCtx: sendCtx, stopSends: stopSends, sem: make(chan struct{}, o.MaxConcurrent),
 		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{},
-		queued: map[msgKey]struct{}{}}
+		claimed: map[msgKey]struct{}{}}
 }
 
 // AddPlatform registers where answers for a platform's messages go.
@@ -178,15 +177,12 @@ func (r *Router) Resume() (int, error) {
 	return n, nil
 }
 
-// Submit queues a message that is already in the store.
+// Submit queues a message that is already in the store. Queuing one twice
+// is harmless: whether it still needs a turn is decided when the turn
+// starts (claim).
 func (r *Router) Submit(m Message) {
 	k := chatKey{m.Platform, m.ChatID}
 	r.mu.Lock()
-	if _, dup := r.queued[msgKey{m.Platform, m.ID}]; dup {
-		r.mu.Unlock()
-		return
-	}
-	r.queued[msgKey{m.Platform, m.ID}] = struct{}{}
 	q := r.chats[k]
 	if q == nil {
 		q = &chatQueue{}
@@ -227,9 +223,6 @@ func (r *Router) runChat(k chatKey) {
 		}
 		r.process(m)
 		<-r.sem
-		r.mu.Lock()
-		delete(r.queued, msgKey{m.Platform, m.ID})
-		r.mu.Unlock()
 	}
 }
 
@@ -290,6 +283,11 @@ func (r *Router) process(m Message) {
 		return // a drain began: stays pending for the next process
 	}
 	defer done()
+	release, ok := r.claim(m)
+	if !ok {
+		return
+	}
+	defer release()
 	t := &turn{m: m, started: time.Now()}
 	r.mu.Lock()
 	r.running[t] = struct{}{}
@@ -364,6 +362,57 @@ func (r *Router) process(m Message) {
 		return
 	}
 	r.agentTurn(log, p, m)
+}
+
+// claim is the one place where a message becomes a turn, and it says
+// whether it may: the message is pending in the inbox (not answered, nor
+// dropped, by this process or an earlier one) and no turn of it runs in
+// this process now. A message reaches its chat's queue by several doors, in
+// any order and possibly more than once: Receive, Resume's snapshot of the
+// inbox (stale by the time its turn starts if the same message came in by
+// the webhook or the control socket, which serve before Resume, and was
+// answered meanwhile), the retry after a failed store write. Deciding at
+// enqueue time cannot see what happens while the message waits; deciding
+// here, under the claim, can: only the claim holder changes the inbox
+// record's state, so once claimed, pending stays true until this turn
+// finishes it. The returned release ends the claim.
+func (r *Router) claim(m Message) (release func(), ok bool) {
+	k := msgKey{m.Platform, m.ID}
+	r.mu.Lock()
+	if _, running := r.claimed[k]; running {
+		r.mu.Unlock()
+		r.log.Info("not starting a second turn for an update being answered", "platform", m.Platform, "update_id", m.ID)
+		return nil, false
+	}
+	r.claimed[k] = struct{}{}
+	r.mu.Unlock()
+	release = func() {
+		r.mu.Lock()
+		delete(r.claimed, k)
+		r.mu.Unlock()
+	}
+	it, err := r.o.Store.Get(m.Platform, m.ID)
+	switch {
+	case err != nil:
+		release()
+		r.log.Error("store: could not read whether the message is answered; trying again in a few seconds",
+			"platform", m.Platform, "update_id", m.ID, "err", err)
+		time.AfterFunc(retryStoreAfter, func() {
+			if r.ctx.Err() == nil {
+				r.Submit(m)
+			}
+		})
+		return nil, false
+	case it == nil || it.State != store.Pending:
+		release()
+		state := "gone from the inbox"
+		if it != nil {
+			state = it.State
+		}
+		r.log.Info("not answering an update again: already finished", "platform", m.Platform, "update_id", m.ID, "state", state)
+		return nil, false
+	}
+	return release, true
 }
 
 func (r *Router) stranger(log *slog.Logger, p Platform, m Message) {
