@@ -18,9 +18,11 @@ func newDoctorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check everything the gateway depends on, and say how to fix what is wrong",
-		Long: `Checks the user manager and bus, lingering, the unit files, the socket and the
-service, the last exit and its reason, crash loops and the start limit, the
-config, the token and key files, Telegram (reachable, token accepted, no 409,
+		Long: `Checks the user manager and bus, lingering, the unit files and their sandbox
+level, the socket and the service, the last exit (its status by name, what it
+means, and the gateway's or systemd's own reason), crash loops (unplanned
+exits only: planned restarts never count) and the start limit, the config,
+the token and key files, Telegram (reachable, token accepted, no 409,
 webhook registration), the state directory, and the installed version.
 Exit status 1 when any check fails.`,
 		Args: noArgs,

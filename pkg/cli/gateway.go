@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/doctor"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/units"
@@ -236,29 +237,49 @@ func failure(ctx context.Context, op string, jobErr error, st systemd.UnitState,
 		fmt.Fprintf(out, ": %v", jobErr)
 	}
 	fmt.Fprintln(out)
-	state := st.ActiveState + "/" + st.SubState
-	if d := st.ExitDescription(); d != "" {
-		state += ", main process " + d
-	}
-	if st.Result != "" && st.Result != "success" {
-		state += ", result " + st.Result
-	}
-	fmt.Fprintf(out, "  %s is now %s\n", svc, state)
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	inv := st.InvocationID
 	if inv == "" {
 		inv = "current"
 	}
-	entries, err := journal.Read(jctx, journal.Query{Unit: svc, Invocation: inv, Lines: 20})
-	if err == nil && len(entries) > 0 {
+	entries, _ := journal.Read(jctx, journal.Query{Unit: svc, Invocation: inv, Lines: 20})
+	writeFailure(out, st, entries)
+	return silentError{errors.New(op + " failed")}
+}
+
+// writeFailure says how the unit ended up after a failed job: its state,
+// the exit status by name with what it means and what to do, and the run's
+// journal lines, systemd's own marked (a run that never reached the gateway
+// has only those).
+func writeFailure(out io.Writer, st systemd.UnitState, entries []journal.Entry) {
+	state := st.ActiveState + "/" + st.SubState
+	if st.Result != "" && st.Result != "success" {
+		state += ", result " + st.Result
+	}
+	fmt.Fprintf(out, "  %s is now %s\n", svc, state)
+	if x := doctor.StateExit(st); x != nil {
+		es := x.Explain()
+		fmt.Fprintf(out, "  The main process %s: %s\n", x, es.Cause)
+		if es.Fix != "" {
+			fmt.Fprintf(out, "  Fix: %s\n", es.Fix)
+		}
+	}
+	if len(entries) > 0 {
 		fmt.Fprintln(out, "  Its journal:")
 		for _, e := range entries {
-			fmt.Fprintf(out, "    %s %s\n", e.Time.Format("15:04:05.000"), e.Message)
+			fmt.Fprintf(out, "    %s %s\n", e.Time.Format("15:04:05.000"), logLine(e))
 		}
 	}
 	fmt.Fprintln(out, "  More: hermes gateway logs --invocation current; hermes doctor")
-	return silentError{errors.New(op + " failed")}
+}
+
+// logLine is an entry's message, marked when systemd wrote it.
+func logLine(e journal.Entry) string {
+	if e.FromSystemd() {
+		return "systemd: " + e.Message
+	}
+	return e.Message
 }
 
 func notInstalled() error {

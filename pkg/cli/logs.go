@@ -19,8 +19,10 @@ func newLogsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Show the gateway's journal (journalctl --user-unit=hermes-gateway.service)",
-		Long: `Shows the gateway's journal lines. --invocation previous shows the run
-before the current one: the first thing to look at after a bad restart.`,
+		Long: `Shows the gateway's journal lines, and systemd's own lines about the unit
+(marked "systemd:"): a start that failed before the gateway ran, such as
+226/NAMESPACE, has only those. --invocation previous shows the run before
+the current one: the first thing to look at after a bad restart.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Unit = svc
@@ -42,7 +44,7 @@ before the current one: the first thing to look at after a bad restart.`,
 				if asJSON {
 					return writeJSONLine(out, e)
 				}
-				fmt.Fprintf(out, "%s [%d] %s\n", e.Time.Local().Format(time.DateTime+".000"), e.PID, e.Message)
+				fmt.Fprintf(out, "%s [%d] %s\n", e.Time.Local().Format(time.DateTime+".000"), e.PID, logLine(e))
 				return nil
 			}
 			if q.Follow {
@@ -77,6 +79,6 @@ before the current one: the first thing to look at after a bad restart.`,
 
 func writeJSONLine(w io.Writer, e journal.Entry) error {
 	return writeJSONCompact(w, map[string]any{
-		"time": e.Time, "pid": e.PID, "priority": e.Priority, "invocation_id": e.InvocationID, "message": e.Message, "fields": e.Fields,
+		"time": e.Time, "pid": e.PID, "priority": e.Priority, "invocation_id": e.InvocationID, "message": e.Message, "systemd": e.FromSystemd(), "fields": e.Fields,
 	})
 }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/doctor"
 	"github.com/hermes-gateway/hermes/pkg/journal"
-	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"github.com/spf13/cobra"
 )
@@ -80,26 +80,50 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 }
 
 func failureText(ctx context.Context, unit string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "🚨 %s failed", unit)
+	var f *doctor.Facts
 	if m, err := connect(ctx); err == nil {
-		if st, err := m.Unit(ctx, unit); err == nil {
-			fmt.Fprintf(&b, ": %s", st.Result)
-			if d := st.ExitDescription(); d != "" {
-				fmt.Fprintf(&b, ", main process %s", d)
+		if unit == svc {
+			if facts, err := doctor.ReadFacts(ctx, m); err == nil {
+				f = &facts
 			}
-			if systemd.StartLimitHit(st) {
-				b.WriteString(" (start limit hit: systemd stopped restarting it)")
-			}
+		} else if st, err := m.Unit(ctx, unit); err == nil {
+			f = &doctor.Facts{Service: st, Now: time.Now(), History: doctor.History{Unknown: "not the gateway's unit"}}
 		}
 		m.Close()
 	}
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if es, err := journal.Read(jctx, journal.Query{Unit: unit, Invocation: "current", Lines: 8}); err == nil && len(es) > 0 {
+	es, _ := journal.Read(jctx, journal.Query{Unit: unit, Invocation: "current", Lines: 8})
+	return alertText(unit, f, es)
+}
+
+// alertText is the alert: how the unit failed, by exit status and name,
+// with what it means and what to do, whether it was a crash loop (planned
+// restarts never count), and the run's last journal lines. f is nil when
+// the user manager could not be asked.
+func alertText(unit string, f *doctor.Facts, lines []journal.Entry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "🚨 %s failed", unit)
+	if f != nil {
+		checks := doctor.ServiceChecks(*f)
+		fix := ""
+		for _, c := range checks {
+			switch {
+			case c.Name == "service" && c.Status == doctor.Failure:
+				fmt.Fprintf(&b, ": %s", strings.TrimPrefix(c.Detail, "failed: "))
+				fix = c.Fix
+			case c.Name == "crash loop" && c.Status == doctor.Failure:
+				fmt.Fprintf(&b, "\nCrash loop: %s", c.Detail)
+			}
+		}
+		if fix != "" {
+			fmt.Fprintf(&b, "\nFix: %s", fix)
+		}
+	}
+	if len(lines) > 0 {
 		b.WriteString("\n\nLast lines:")
-		for _, e := range es {
-			fmt.Fprintf(&b, "\n%s %s", e.Time.Format("15:04:05"), e.Message)
+		for _, e := range lines {
+			fmt.Fprintf(&b, "\n%s %s", e.Time.Format("15:04:05"), logLine(e))
 		}
 	}
 	fmt.Fprintf(&b, "\n\nMore: hermes gateway logs --invocation current; hermes doctor; restart with hermes gateway start")

@@ -12,7 +12,6 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/doctor"
 	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
-	"github.com/hermes-gateway/hermes/units"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +37,15 @@ type UnitView struct {
 	Since        time.Time `json:"since"`
 	LastExit     string    `json:"last_exit,omitempty"`
 	ExitStatus   int32     `json:"exit_status"`
-	Restarts     uint32    `json:"automatic_restarts"`
+	// Restarts is systemd's NRestarts: every automatic restart, the
+	// planned ones (exit 75) too, so it says nothing about crashes.
+	Restarts uint32 `json:"automatic_restarts"`
+	// UnplannedExits and PlannedExits count the runs that ended in the
+	// last doctor.CrashWindow, from the journal: crashes and kills, and
+	// restarts and stops that were asked for.
+	UnplannedExits int    `json:"unplanned_exits"`
+	PlannedExits   int    `json:"planned_exits"`
+	Sandbox        string `json:"sandbox,omitempty"`
 }
 
 // Problem is something a person running the gateway needs to know.
@@ -84,67 +91,69 @@ func newStatusCmd() *cobra.Command {
 }
 
 func collectStatus(ctx context.Context, m *systemd.Manager, cmd *cobra.Command) (*StatusReport, error) {
-	s, err := m.Unit(ctx, svc)
+	f, err := doctor.ReadFacts(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	k, err := m.Unit(ctx, units.Socket)
-	if err != nil {
-		return nil, err
+	r := &StatusReport{Service: view(f.Service), Socket: view(f.Socket), Problems: []Problem{}}
+	since := f.Now.Add(-doctor.CrashWindow)
+	r.Service.UnplannedExits, r.Service.PlannedExits = f.History.Unplanned(since), f.History.Planned(since)
+	if x := f.History.Last(); x != nil {
+		r.Service.LastExit = x.String()
+		if x.Reason != "" {
+			r.Service.LastExit += " (" + x.Reason + ")"
+		}
 	}
-	r := &StatusReport{Service: view(s), Socket: view(k), Problems: []Problem{}}
-	add := func(sev, what, fix string) { r.Problems = append(r.Problems, Problem{sev, what, fix}) }
-
-	if s.LoadState == "not-found" {
-		add("failure", "the units are not installed", "run `hermes install-unit`")
+	r.Service.Sandbox = install.InstalledParams(install.DefaultUnitDir()).Sandbox
+	if f.Service.LoadState == "not-found" {
+		r.Problems = append(r.Problems, Problem{"failure", "the units are not installed", "run `hermes install-unit`"})
 		return r, nil
 	}
 	// Only an active service is asked: a request to the socket of a stopped
 	// one would start it, and status must change nothing.
-	if s.ActiveState == "active" || s.ActiveState == "reloading" {
-		if st, err := gatewayStatus(ctx); err == nil {
-			r.Gateway = st
-		} else {
-			add("warning", "the gateway runs but its control API did not answer: "+err.Error(), "see `hermes gateway logs`")
-		}
+	var gwErr error
+	if f.Service.ActiveState == "active" || f.Service.ActiveState == "reloading" {
+		r.Gateway, gwErr = gatewayStatus(ctx)
 	}
-	switch {
-	case systemd.StartLimitHit(s):
-		add("failure", "the service hit its start limit (it failed too often in a short time) and systemd stopped trying",
-			"read `hermes gateway logs --invocation previous`, fix the cause, then `hermes gateway start` (it resets the limit)")
-	case s.ActiveState == "failed":
-		add("failure", fmt.Sprintf("the service failed (%s, main process %s)", s.Result, s.ExitDescription()),
-			"read `hermes gateway logs --invocation current`; exit 78 means the config: `hermes-gateway --check-config`; then `hermes gateway start`")
-	case s.SubState == "auto-restart" || s.NRestarts >= 3:
-		add("warning", fmt.Sprintf("the service is crash-looping (%d automatic restarts)", s.NRestarts),
-			"read `hermes gateway logs --invocation previous`")
-	}
-	if k.ActiveState != "active" {
-		add("failure", "the control socket is not listening ("+k.ActiveState+")", "run `systemctl --user start hermes-gateway.socket` or `hermes install-unit`")
-	}
-	if k.UnitFileState != "enabled" {
-		add("warning", "the socket is not enabled, so the gateway will not come back after a reboot", "run `hermes install-unit`")
-	}
-	if on, why := doctor.Linger(ctx); !on {
-		add("warning", "lingering is "+why+": the gateway stops when you log out and does not start at boot",
-			"run `"+doctor.LingerFix()+"`")
-	}
-	if cfg, err := loadConfig(cmd); err == nil {
+	cfg, cfgErr := loadConfig(cmd)
+	if cfgErr == nil {
 		if files, err := installedFiles(cfg); err == nil {
 			r.Units = files
-			for _, f := range files {
-				switch f.State {
-				case install.Outdated, install.Missing:
-					add("warning", fmt.Sprintf("unit %s is %s against this version of hermes", f.Name, f.State), "run `hermes install-unit`")
-				case install.Modified:
-					add("warning", fmt.Sprintf("unit %s was changed by hand", f.Name), "see the diff with `hermes install-unit --dry-run`; `--force` replaces it")
-				}
-			}
 		}
-	} else {
-		add("failure", "config: "+err.Error(), "fix the file; `hermes-gateway --check-config` checks it")
 	}
+	r.Problems = statusProblems(f, doctor.ReadLinger(ctx), r.Units, cfgErr, gwErr)
 	return r, nil
+}
+
+// statusProblems is what status warns about: the service verdicts doctor
+// makes (crash loops are unplanned exits only), lingering, the unit files
+// and the config. A pure function of its inputs, for the tests.
+func statusProblems(f doctor.Facts, l doctor.Linger, files []install.File, cfgErr, gwErr error) []Problem {
+	ps := []Problem{}
+	add := func(sev, what, fix string) { ps = append(ps, Problem{sev, what, fix}) }
+	if gwErr != nil {
+		add("warning", "the gateway runs but its control API did not answer: "+gwErr.Error(), "see `hermes gateway logs`")
+	}
+	for _, c := range doctor.ServiceChecks(f) {
+		if c.Status == doctor.Warning || c.Status == doctor.Failure {
+			add(c.Status, c.Name+": "+c.Detail, c.Fix)
+		}
+	}
+	if l.State != doctor.LingerOn {
+		add("warning", l.Sentence(), l.Fix())
+	}
+	for _, f := range files {
+		switch f.State {
+		case install.Outdated, install.Missing:
+			add("warning", fmt.Sprintf("unit %s is %s against this version of hermes", f.Name, f.State), "run `hermes install-unit`")
+		case install.Modified:
+			add("warning", fmt.Sprintf("unit %s was changed by hand", f.Name), "see the diff with `hermes install-unit --dry-run`; `--force` replaces it")
+		}
+	}
+	if cfgErr != nil {
+		add("failure", "config: "+cfgErr.Error(), "fix the file; `hermes-gateway --check-config` checks it")
+	}
+	return ps
 }
 
 // installedFiles compares the installed units with this version's, using
@@ -164,11 +173,14 @@ func printStatus(w io.Writer, r *StatusReport) {
 	if s.MainPID != 0 {
 		fmt.Fprintf(w, "  pid %d, invocation %s\n", s.MainPID, s.InvocationID)
 	}
-	fmt.Fprintf(w, "  automatic restarts: %d", s.Restarts)
+	fmt.Fprintf(w, "  exits in the last %d minutes: %d unplanned, %d planned (restarts and stops asked for)", int(doctor.CrashWindow.Minutes()), s.UnplannedExits, s.PlannedExits)
 	if s.LastExit != "" {
 		fmt.Fprintf(w, "; last exit: %s", s.LastExit)
 	}
 	fmt.Fprintln(w)
+	if s.Sandbox != "" {
+		fmt.Fprintf(w, "  sandbox: %s\n", s.Sandbox)
+	}
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(w, "gateway: %s (rev %.12s), %s, up since %s\n", g.Version, g.Revision, g.State, ago(g.StartedAt))
 		ps := make([]string, 0, len(g.Platforms))

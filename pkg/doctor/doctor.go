@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,17 +106,26 @@ func Run(ctx context.Context, o Options) *Report {
 	}
 
 	unitsCheck(r, o.UnitDir, cfg)
-	var svc systemd.UnitState
+	if c, ok := SandboxCheck(install.InstalledParams(o.UnitDir).Sandbox); ok {
+		r.Checks = append(r.Checks, c)
+	}
 	var gw *control.Status
 	if m != nil {
-		svc = serviceChecks(ctx, r, m)
-		if svc.ActiveState == "active" {
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			gw, _ = control.NewClient(control.DefaultSocketPath()).Status(sctx)
-			cancel()
+		f, err := ReadFacts(ctx, m)
+		if err != nil {
+			r.add("service", Failure, err.Error(), "check the user manager: `systemctl --user status`")
+		} else {
+			r.Checks = append(r.Checks, ServiceChecks(f)...)
+			if f.Service.ActiveState == "active" {
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				var err error
+				if gw, err = control.NewClient(control.DefaultSocketPath()).Status(sctx); err != nil {
+					r.add("control API", Warning, "the gateway runs but did not answer: "+err.Error(), "see `hermes gateway logs`")
+				}
+				cancel()
+			}
 		}
 	}
-	lastExit(ctx, r, svc)
 	secretsCheck(r, cfg, cfgErr == nil)
 	telegramCheck(ctx, r, cfg, gw)
 	stateDirCheck(r, cfg)
@@ -126,35 +136,88 @@ func Run(ctx context.Context, o Options) *Report {
 	return r
 }
 
-// Linger reports whether the user manager outlives the login session
-// (loginctl's Linger=), and if not or unknown, why.
-func Linger(ctx context.Context) (on bool, why string) {
+// Linger is whether the user manager outlives the login session
+// (loginctl's Linger=): on, off, or unknown and why.
+type Linger struct {
+	State string `json:"state"` // LingerOn, LingerOff, LingerUnknown
+	// Why says why it is unknown: "loginctl is not installed", "loginctl
+	// said: …".
+	Why string `json:"why,omitempty"`
+}
+
+// Linger states.
+const (
+	LingerOn      = "on"
+	LingerOff     = "off"
+	LingerUnknown = "unknown"
+)
+
+// Sentence says what the state means for the gateway, in words a person
+// reads once and understands.
+func (l Linger) Sentence() string {
+	switch l.State {
+	case LingerOn:
+		return "lingering is on: your user manager runs without a login session, so the gateway starts at boot and keeps running after you log out"
+	case LingerOff:
+		return "lingering is off: the gateway stops when you log out and does not start at boot"
+	default:
+		return "whether lingering is on cannot be told (" + l.Why + "); if it is off, the gateway stops when you log out and does not start at boot"
+	}
+}
+
+// Fix is what to run when lingering is not known to be on.
+func (l Linger) Fix() string {
+	switch l.State {
+	case LingerOn:
+		return ""
+	case LingerOff:
+		return "run `" + LingerFix() + "`, so the gateway survives logout and starts at boot"
+	default:
+		return "check with `loginctl show-user " + CurrentUser() + " --property=Linger`; if it says no, run `" + LingerFix() + "`"
+	}
+}
+
+// ReadLinger asks logind through loginctl.
+func ReadLinger(ctx context.Context) Linger {
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(lctx, "loginctl", "show-user", CurrentUser(), "--property=Linger", "--value").CombinedOutput()
+	return lingerFrom(string(out), err, lctx.Err())
+}
+
+// lingerFrom reads loginctl's answer.
+func lingerFrom(out string, err, ctxErr error) Linger {
 	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return Linger{State: LingerUnknown, Why: "loginctl is not installed: no systemd-logind here"}
+	case ctxErr != nil:
+		return Linger{State: LingerUnknown, Why: "loginctl did not answer within 2 seconds"}
 	case err != nil:
-		return false, "cannot tell: loginctl: " + firstLine(string(out), err.Error())
-	case strings.TrimSpace(string(out)) == "yes":
-		return true, "on"
-	default:
-		return false, "off"
+		return Linger{State: LingerUnknown, Why: "loginctl said: " + firstLine(out, err.Error())}
 	}
+	switch strings.TrimSpace(out) {
+	case "yes":
+		return Linger{State: LingerOn}
+	case "no":
+		return Linger{State: LingerOff}
+	}
+	return Linger{State: LingerUnknown, Why: "loginctl answered " + strconv.Quote(firstLine(out, ""))}
 }
 
 // LingerFix is the command that turns lingering on.
 func LingerFix() string { return "sudo loginctl enable-linger " + CurrentUser() }
 
-func lingerCheck(ctx context.Context, r *Report) {
-	fix := "run `" + LingerFix() + "`, so the gateway survives logout and starts at boot"
-	switch on, why := Linger(ctx); {
-	case on:
-		r.add("linger", OK, "on: the gateway runs without a login session", "")
-	case why == "off":
-		r.add("linger", Warning, "off: the gateway stops when you log out and does not start at boot", fix)
-	default:
-		r.add("linger", Warning, why, fix)
+// LingerCheck is doctor's verdict on l.
+func LingerCheck(l Linger) Check {
+	status := Warning
+	if l.State == LingerOn {
+		status = OK
 	}
+	return Check{Name: "linger", Status: status, Detail: l.Sentence(), Fix: l.Fix()}
+}
+
+func lingerCheck(ctx context.Context, r *Report) {
+	r.Checks = append(r.Checks, LingerCheck(ReadLinger(ctx)))
 }
 
 func unitsCheck(r *Report, dir string, cfg *config.Config) {
@@ -194,112 +257,37 @@ func unitsCheck(r *Report, dir string, cfg *config.Config) {
 	r.add("units", status, strings.Join(bad, "; "), "run `hermes install-unit` (it shows the diff; `--force` replaces hand edits)")
 }
 
-// since bounds the journal the history checks read: from the moment the
-// socket came up (login, boot, or install), so an old incident that was
-// dealt with does not haunt every later report.
-var since string
-
-func serviceChecks(ctx context.Context, r *Report, m *systemd.Manager) systemd.UnitState {
-	sock, err := m.Unit(ctx, units.Socket)
-	if err == nil && !sock.ActiveEnterTimestamp.IsZero() {
-		t := sock.ActiveEnterTimestamp
-		since = fmt.Sprintf("@%d.%06d", t.Unix(), t.Nanosecond()/1000)
+// ReadFacts reads what the service verdicts need: both units' properties,
+// and the journal from the moment the socket came up (login, boot or
+// install), so that an old incident that was dealt with does not haunt every
+// later report.
+func ReadFacts(ctx context.Context, m *systemd.Manager) (Facts, error) {
+	f := Facts{Now: time.Now()}
+	var err error
+	if f.Socket, err = m.Unit(ctx, units.Socket); err != nil {
+		return f, err
 	}
-	switch {
-	case err != nil:
-		r.add("socket", Failure, err.Error(), "")
-	case sock.ActiveState == "active":
-		r.add("socket", OK, "listening ("+sock.SubState+"), "+sock.UnitFileState, "")
-	default:
-		r.add("socket", Failure, "hermes-gateway.socket is "+sock.ActiveState+" ("+sock.Result+")", "run `systemctl --user reset-failed hermes-gateway.socket; systemctl --user start hermes-gateway.socket`")
+	if f.Service, err = m.Unit(ctx, unitSvc); err != nil {
+		return f, err
 	}
-	s, err := m.Unit(ctx, unitSvc)
-	if err != nil {
-		r.add("service", Failure, err.Error(), "")
-		return s
-	}
-	switch {
-	case s.LoadState == "not-found":
-		r.add("service", Failure, "not installed", "run `hermes install-unit`")
-	case systemd.StartLimitHit(s):
-		r.add("service", Failure, "hit its start limit: it failed too often in a short time and systemd stopped trying",
-			"read `hermes gateway logs --invocation previous`, fix the cause, then `hermes gateway start` (it resets the limit)")
-	case s.ActiveState == "failed":
-		r.add("service", Failure, fmt.Sprintf("failed (%s, main process %s)", s.Result, s.ExitDescription()),
-			"read `hermes gateway logs --invocation current`, fix the cause, then `hermes gateway start`")
-	case s.ActiveState == "active":
-		r.add("service", OK, fmt.Sprintf("running, pid %d", s.MainPID), "")
-	default:
-		r.add("service", OK, s.ActiveState+": the next request to the socket starts it", "")
-	}
-	crash := s.NRestarts >= 3 || s.SubState == "auto-restart"
-	if n := recentFailures(ctx); n >= 3 {
-		crash = true
-	}
-	if crash {
-		r.add("crash loop", Failure, fmt.Sprintf("%d automatic restarts, several unplanned exits in the last 10 minutes", s.NRestarts),
-			"read `hermes gateway logs --invocation previous` for why it keeps dying")
-	} else {
-		r.add("crash loop", OK, fmt.Sprintf("%d automatic restarts", s.NRestarts), "")
-	}
-	return s
+	f.History = ReadJournalHistory(ctx, f.Socket.ActiveEnterTimestamp)
+	return f, nil
 }
 
-// recentFailures counts unplanned exits in the last 10 minutes, from the
-// manager's own journal lines ("Failed with result").
-func recentFailures(ctx context.Context) int {
+// ReadJournalHistory reads the gateway's runs from the journal since t
+// (all of it when t is zero).
+func ReadJournalHistory(ctx context.Context, t time.Time) History {
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	from := "-10min"
-	if since != "" {
-		from = since
+	q := journal.Query{Unit: unitSvc, Lines: 2000}
+	if !t.IsZero() {
+		q.Since = fmt.Sprintf("@%d.%06d", t.Unix(), t.Nanosecond()/1000)
 	}
-	es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Since: from})
+	es, err := journal.Read(jctx, q)
 	if err != nil {
-		return 0
+		return History{Unknown: err.Error()}
 	}
-	n := 0
-	for _, e := range es {
-		if strings.Contains(e.Message, "Failed with result") {
-			n++
-		}
-	}
-	return n
-}
-
-func lastExit(ctx context.Context, r *Report, s systemd.UnitState) {
-	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	reason := ""
-	if es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Lines: 1, Since: since, Match: map[string]string{"HERMES_EVENT": "exit"}}); err == nil && len(es) > 0 {
-		reason = nonEmpty(es[len(es)-1].Fields["REASON"], es[len(es)-1].Message)
-	}
-	// How the last process ended: systemd's record while the unit is down,
-	// else the manager's last "Main process exited" line (a crash writes
-	// no exit event of its own).
-	how := s.ExitDescription()
-	if how == "" {
-		if es, err := journal.Read(jctx, journal.Query{Unit: unitSvc, Lines: 300, Since: since}); err == nil {
-			for i := len(es) - 1; i >= 0; i-- {
-				if _, after, ok := strings.Cut(es[i].Message, "Main process exited, "); ok {
-					how = after
-					break
-				}
-			}
-		}
-	}
-	planned := how == "" || strings.Contains(how, "status=0/") || strings.Contains(how, "status=75/") ||
-		(s.ExecMainCode == systemd.CLDExited && (s.ExecMainStatus == 0 || s.ExecMainStatus == 75))
-	switch {
-	case how == "" && reason == "":
-		r.add("last exit", OK, "none recorded", "")
-	case s.ExecMainCode == systemd.CLDExited && s.ExecMainStatus == 78:
-		r.add("last exit", Failure, "exited 78 (configuration): "+reason, "fix the config or the token; `hermes-gateway --check-config`; then `hermes gateway start`")
-	case planned:
-		r.add("last exit", OK, strings.TrimSpace(how+" "+reason), "")
-	default:
-		r.add("last exit", Warning, how+"; the last reason it gave: "+nonEmpty(reason, "none"), "see `hermes gateway logs --invocation previous`")
-	}
+	return ReadHistory(es)
 }
 
 func secretsCheck(r *Report, cfg *config.Config, valid bool) {

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -431,6 +432,42 @@ func runJournalctl(ctx context.Context, args []string, readAll bool, fn func(Ent
 			ErrNoAccess, args[0][len("--user-unit="):], strings.Join(strings.Fields(stderr.String()), " "))
 	}
 	return nil
+}
+
+// Decode reads journalctl -o json output of unit (one entry a line, in
+// journal order) and places each entry in its invocation as Read does:
+// for tests and tools that keep a journal's output in a file.
+func Decode(r io.Reader, unit string, fromStart bool) ([]Entry, error) {
+	var out []Entry
+	br := bufio.NewReaderSize(r, 64*1024)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			e, perr := parseEntry(line)
+			if perr != nil {
+				return nil, perr
+			}
+			out = append(out, e)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	newAttributor(unit, fromStart).assignAll(out)
+	return out, nil
+}
+
+// FromSystemd reports whether systemd wrote the entry rather than the
+// unit's own program: the manager's lines about the unit ("Main process
+// exited…", "Failed with result…") and those of the process systemd forks
+// to set up the unit's sandbox before it runs the program ("Failed at step
+// NAMESPACE spawning…"), which are all a unit that never ran has.
+func (e Entry) FromSystemd() bool {
+	comm := e.Fields["_COMM"]
+	return e.Fields["USER_UNIT"] != "" || comm == "systemd" || comm == "systemd-executor" || strings.HasPrefix(comm, "(")
 }
 
 // parseEntry decodes one line of journalctl -o json.

@@ -440,3 +440,33 @@ func TestUntaggedRace(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "hello from B, early", cur[0].Message)
 }
+
+func TestFromSystemd(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields map[string]string
+		want   bool
+	}{
+		{"the manager about the unit", map[string]string{"_COMM": "systemd", "USER_UNIT": "hermes-gateway.service", "_SYSTEMD_USER_UNIT": "init.scope"}, true},
+		{"the forked child setting up the sandbox", map[string]string{"_COMM": "(-gateway)", "_SYSTEMD_USER_UNIT": "hermes-gateway.service"}, true},
+		{"systemd-executor (systemd 255 and later)", map[string]string{"_COMM": "systemd-executor", "_SYSTEMD_USER_UNIT": "hermes-gateway.service"}, true},
+		{"the gateway", map[string]string{"_COMM": "hermes-gateway", "_SYSTEMD_USER_UNIT": "hermes-gateway.service", "HERMES_EVENT": "exit"}, false},
+		{"an exec agent", map[string]string{"_COMM": "my-agent", "_SYSTEMD_USER_UNIT": "hermes-gateway.service"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, Entry{Fields: tc.fields}.FromSystemd())
+		})
+	}
+}
+
+func TestDecodePlacesEntriesInInvocations(t *testing.T) {
+	in := `{"MESSAGE":"Starting x...","USER_UNIT":"x.service","USER_INVOCATION_ID":"0123456789abcdef0123456789abcdef","_COMM":"systemd","__REALTIME_TIMESTAMP":"1000"}
+{"MESSAGE":"hello","_SYSTEMD_USER_UNIT":"x.service","_COMM":"x","_PID":"7","__REALTIME_TIMESTAMP":"2000"}
+`
+	es, err := Decode(strings.NewReader(in), "x.service", true)
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+	require.Equal(t, "0123456789abcdef0123456789abcdef", es[1].InvocationID)
+	require.True(t, es[0].FromSystemd())
+	require.False(t, es[1].FromSystemd())
+}
