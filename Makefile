@@ -15,7 +15,7 @@ E2E_PKGS := ./e2e/... ./pkg/systemd/... ./pkg/journal/...
 # `make test` runs each briefly (its corpus in testdata/fuzz is replayed by
 # the unit tests anyway).
 FUZZ := ./pkg/config:FuzzParse ./pkg/control:FuzzControlAPI ./pkg/store:FuzzDecodeItem \
-	./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/telegram:FuzzSplit
+	./pkg/telegram:FuzzDecodeUpdates ./pkg/telegram:FuzzWebhookHandler ./pkg/markdown:FuzzRender
 FUZZTIME ?= 60s
 
 # The fault campaign (soak/): DURATION of random faults, SEED to replay one.

@@ -61,11 +61,12 @@ var parser = goldmark.New(goldmark.WithExtensions(extension.Strikethrough, exten
 // returns text (never an error): Markdown has no syntax errors, only text
 // that was not meant as markup.
 func Render(md string) Styled {
-	src := []byte(md)
+	// Invalid UTF-8 cannot be sent; U+FFFD is what a reader would see.
+	src := []byte(strings.ToValidUTF8(md, "\uFFFD"))
 	doc := parser.Parse(text.NewReader(src))
 	r := &renderer{src: src}
 	r.blocks(doc, 0)
-	out := strings.TrimRightFunc(r.buf.String(), isSpaceRune)
+	out := strings.TrimRightFunc(string(r.buf), isSpaceRune)
 	n := utf16Len(out)
 	spans := r.spans[:0]
 	for _, s := range r.spans {
@@ -81,13 +82,13 @@ func Render(md string) Styled {
 
 type renderer struct {
 	src   []byte
-	buf   strings.Builder
+	buf   []byte
 	n     int // UTF-16 length of buf
 	spans []Span
 }
 
 func (r *renderer) write(s string) {
-	r.buf.WriteString(s)
+	r.buf = append(r.buf, s...)
 	r.n += utf16Len(s)
 }
 
@@ -104,12 +105,9 @@ func (r *renderer) close(i int) {
 
 // trimTrailingNewlines keeps block separation exact however blocks ended.
 func (r *renderer) trimTrailingNewlines() {
-	s := r.buf.String()
-	t := strings.TrimRight(s, "\n")
-	if len(t) != len(s) {
-		r.buf.Reset()
-		r.buf.WriteString(t)
-		r.n -= len(s) - len(t)
+	for len(r.buf) > 0 && r.buf[len(r.buf)-1] == '\n' {
+		r.buf = r.buf[:len(r.buf)-1]
+		r.n--
 	}
 }
 

@@ -86,7 +86,6 @@ func TestSplitKeepsSpansWhole(t *testing.T) {
 	for _, p := range parts {
 		joined.WriteString(p.Text)
 	}
-	strip := func(s string) string { return strings.Join(strings.Fields(s), "") }
 	assert.Equal(t, strip(s.Text), strip(joined.String()))
 }
 
@@ -100,6 +99,8 @@ func TestSplitNeverCutsASurrogatePair(t *testing.T) {
 	}
 }
 
+func strip(s string) string { return strings.Join(strings.Fields(s), "") }
+
 func FuzzRender(f *testing.F) {
 	for _, s := range []string{"**a**", "```\nx\n```", "> q\n- a\n  1. b", "| a |\n|---|\n| b |", "[a](https://x.y) ~~s~~ `c`", "😀*_~`"} {
 		f.Add(s)
@@ -112,10 +113,22 @@ func FuzzRender(f *testing.F) {
 				t.Fatalf("span %+v outside text of %d units", sp, n)
 			}
 		}
+		// Split's contract: no part over the limit or empty, and the parts
+		// in order are the text less the white space at the cuts.
+		var joined strings.Builder
 		for _, p := range Split(s, 64) {
-			if p.Len() > 64 {
-				t.Fatalf("part of %d units", p.Len())
+			if p.Len() > 64 || strings.TrimSpace(p.Text) == "" {
+				t.Fatalf("part of %d units: %q", p.Len(), p.Text)
 			}
+			for _, sp := range p.Spans {
+				if sp.Offset < 0 || sp.Length <= 0 || sp.Offset+sp.Length > p.Len() {
+					t.Fatalf("span %+v outside part of %d units", sp, p.Len())
+				}
+			}
+			joined.WriteString(p.Text)
+		}
+		if strip(joined.String()) != strip(s.Text) {
+			t.Fatalf("parts lost text: %q vs %q", joined.String(), s.Text)
 		}
 	})
 }

@@ -10,7 +10,12 @@ import (
 // space, else anywhere but inside a surrogate pair. A span that crosses a
 // cut is closed at the end of one part and reopened at the start of the
 // next, so a code block split in two is two code blocks, not a broken one.
+//
+// Text with nothing but white space gives no parts.
 func Split(s Styled, limit int) []Styled {
+	if strings.TrimSpace(s.Text) == "" {
+		return nil
+	}
 	if limit <= 0 || s.Len() <= limit {
 		return []Styled{s}
 	}
@@ -28,6 +33,9 @@ func Split(s Styled, limit int) []Styled {
 		end := len(units)
 		if end-start > limit {
 			end = cut(units, start, start+limit)
+			if end <= start { // a limit of 1 cannot hold a surrogate pair
+				end = start + 2
+			}
 		}
 		text := strings.TrimRightFunc(string(utf16.Decode(units[start:end])), isSpaceRune)
 		n := utf16Len(text)

@@ -363,10 +363,15 @@ func (c *Client) getUpdates(ctx context.Context, offset int64, limit int, timeou
 // sendMessage sends plain text: no parse_mode, so that arbitrary agent
 // output can never be rejected for bad markup. A reply tolerates a deleted
 // original (allow_sending_without_reply) rather than losing the answer.
-func (c *Client) sendMessage(ctx context.Context, chatID int64, text string, replyTo int) (tgbotapi.Message, error) {
+// sendMessage sends text, formatted by entities (a JSON array of
+// MessageEntity, "" for plain text).
+func (c *Client) sendMessage(ctx context.Context, chatID int64, text, entities string, replyTo int) (tgbotapi.Message, error) {
 	p := url.Values{}
 	p.Set("chat_id", strconv.FormatInt(chatID, 10))
 	p.Set("text", text)
+	if entities != "" {
+		p.Set("entities", entities)
+	}
 	if replyTo > 0 {
 		p.Set("reply_parameters", `{"message_id":`+strconv.Itoa(replyTo)+`,"allow_sending_without_reply":true}`)
 	}

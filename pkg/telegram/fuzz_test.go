@@ -131,26 +131,3 @@ func FuzzWebhookHandler(f *testing.F) {
 		}
 	})
 }
-
-// FuzzSplit: Split keeps its contract for any text and limit.
-func FuzzSplit(f *testing.F) {
-	f.Add("hello world\n\nsecond paragraph\nline", 8)
-	f.Add("😀😀😀 x", 1)
-	f.Fuzz(func(t *testing.T, text string, limit int) {
-		if len(text) > maxFuzzInput {
-			return
-		}
-		limit = 2 + abs(limit)%64 // >= 2: any code point fits
-		checkSplit(t, text, limit, Split(text, limit))
-	})
-}
-
-func abs(n int) int {
-	if n < 0 {
-		if -n < 0 { // math.MinInt
-			return 0
-		}
-		return -n
-	}
-	return n
-}

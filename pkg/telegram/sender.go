@@ -2,13 +2,15 @@ package telegram
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/hermes-gateway/hermes/pkg/markdown"
 )
 
 // MaxMessageLength is Telegram's limit on a text message: 4096 characters.
@@ -110,10 +112,15 @@ func NewSender(c *Client, opts SenderOptions) *Sender {
 	return s
 }
 
-// Send sends text to chatID as plain text (no parse_mode: agent output can
-// never fail on markup), split with Split if longer than MaxMessageLength.
-// The first part replies to message replyTo if it is not 0 (and is sent
-// anyway if that message is gone). It returns the ids of the messages sent.
+// Send sends text, which is Markdown, to chatID: formatted with message
+// entities computed from a real parse (package markdown), never with
+// parse_mode, so no stray character can make Telegram refuse it; split
+// where it is longer than MaxMessageLength, each entity closed at a cut and
+// reopened after it. If Telegram still refuses a part's entities (400
+// "can't parse entities"), that part goes once more as plain text and the
+// journal says why. The first part replies to message replyTo if it is not
+// 0 (and is sent anyway if that message is gone). It returns the ids of the
+// messages sent.
 // On failure it returns the ids sent so far and an error naming the chat and
 // the reason; the rest of the text is not sent.
 //
@@ -121,10 +128,11 @@ func NewSender(c *Client, opts SenderOptions) *Sender {
 // attempt did reach Telegram: the Bot API has no idempotency key, and a
 // duplicate is better than a lost answer.
 func (s *Sender) Send(ctx context.Context, chatID int64, text string, replyTo int) ([]int, error) {
-	parts := Split(text, MaxMessageLength)
-	if len(parts) == 0 {
+	styled := markdown.Render(text)
+	if strings.TrimSpace(styled.Text) == "" {
 		return nil, fmt.Errorf("telegram: cannot deliver message to chat %d: the text is empty", chatID)
 	}
+	parts := markdown.Split(styled, MaxMessageLength)
 	prefix := fmt.Sprintf("telegram: cannot deliver message to chat %d", chatID)
 	cp, err := s.acquire(ctx, chatID)
 	if err != nil {
@@ -173,14 +181,21 @@ func (e *chatError) Error() string {
 
 func (e *chatError) Unwrap() error { return e.err }
 
-func (s *Sender) sendPart(ctx context.Context, chatID int64, cp *chatPace, text string, replyTo int) (int, error) {
+func (s *Sender) sendPart(ctx context.Context, chatID int64, cp *chatPace, part markdown.Styled, replyTo int) (int, error) {
+	entities := entitiesJSON(part.Spans)
 	for attempt := 0; ; attempt++ {
 		if err := s.pace(ctx, cp); err != nil {
 			return 0, err
 		}
-		m, err := s.c.sendMessage(ctx, chatID, text, replyTo)
+		m, err := s.c.sendMessage(ctx, chatID, part.Text, entities, replyTo)
 		if err == nil {
 			return m.MessageID, nil
+		}
+		if entities != "" && refusedEntities(err) {
+			// Better unformatted than unsent: once, as plain text.
+			s.log.Warn("telegram: formatting refused; sending this part as plain text", "chat_id", chatID, "err", err)
+			entities = ""
+			continue
 		}
 		if ctx.Err() != nil || !temporary(err) || attempt >= s.maxRetries {
 			return 0, err
@@ -265,86 +280,33 @@ func (s *Sender) release(chatID int64, cp *chatPace) {
 	}
 }
 
+// entitiesJSON is the entities parameter for spans ("" for none).
+func entitiesJSON(spans []markdown.Span) string {
+	if len(spans) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(spans)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// refusedEntities reports a 400 about the formatting, not the message:
+// "can't parse entities", "can't parse MessageEntity: …", "Entity URL … is
+// invalid".
+func refusedEntities(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != 400 {
+		return false
+	}
+	d := strings.ToLower(ae.Description)
+	return strings.Contains(d, "entities") || strings.Contains(d, "messageentity") || strings.Contains(d, "entity url")
+}
+
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}
 	return a
-}
-
-// Split cuts text into parts of at most limit characters (MaxMessageLength
-// if limit <= 0) for separate messages. Length is counted in UTF-16 code
-// units: Telegram counts entity offsets that way, the fake counts code
-// points, and a part within the UTF-16 limit is within both.
-//
-// It cuts at the last paragraph break (blank line) that fits, else at the
-// last line break, else at the last white space; a boundary is used only if
-// it keeps the part at least half full, otherwise the last white space of
-// any kind is used. Only a single word longer than limit is cut
-// mid-word (at a code point boundary). White space around each cut, and at
-// both ends of text, is dropped (Telegram trims messages anyway); no part is
-// empty, and the parts in order are the text minus that white space. Text
-// with nothing but white space gives no parts.
-func Split(text string, limit int) []string {
-	if limit <= 0 {
-		limit = MaxMessageLength
-	}
-	var parts []string
-	rest := strings.TrimLeftFunc(text, unicode.IsSpace)
-	for rest != "" {
-		end := fitPrefix(rest, limit)
-		if end == len(rest) {
-			parts = append(parts, strings.TrimRightFunc(rest, unicode.IsSpace))
-			break
-		}
-		cut := cutPoint(rest, end)
-		parts = append(parts, strings.TrimRightFunc(rest[:cut], unicode.IsSpace))
-		rest = strings.TrimLeftFunc(rest[cut:], unicode.IsSpace)
-	}
-	return parts
-}
-
-// fitPrefix returns the length in bytes of the longest prefix of s (ending
-// at a code point boundary) of at most limit UTF-16 units, but at least one
-// code point so that Split always progresses.
-func fitPrefix(s string, limit int) int {
-	units := 0
-	for i, r := range s {
-		n := 1
-		if r >= 0x10000 {
-			n = 2 // a surrogate pair
-		}
-		if units+n > limit {
-			if i == 0 {
-				_, size := utf8.DecodeRuneInString(s)
-				return size
-			}
-			return i
-		}
-		units += n
-	}
-	return len(s)
-}
-
-// cutPoint picks where to cut s, given that s[:end] is the most that fits
-// and s[0] is not white space. A boundary at i means s[:i] becomes the part;
-// the separator at i may lie just beyond end, since it is dropped.
-func cutPoint(s string, end int) int {
-	para := strings.LastIndex(s[:min(len(s), end+2)], "\n\n")
-	line := strings.LastIndex(s[:min(len(s), end+1)], "\n")
-	word := -1
-	if r, _ := utf8.DecodeRuneInString(s[end:]); unicode.IsSpace(r) {
-		word = end
-	} else {
-		word = strings.LastIndexFunc(s[:end], unicode.IsSpace)
-	}
-	for _, i := range []int{para, line, word} {
-		if i > 0 && i >= end/2 {
-			return i
-		}
-	}
-	if word > 0 {
-		return word // a boundary, however early, beats cutting a word
-	}
-	return end
 }

@@ -26,27 +26,58 @@ func sendAsync(ctx context.Context, s *Sender, chatID int64, text string) <-chan
 	return ch
 }
 
-func TestSendPlainTextReply(t *testing.T) {
+// An agent answers in Markdown; the person sees it formatted, by entities
+// computed from a parse: no parse_mode, so no stray character can make
+// Telegram refuse the message.
+func TestSendFormatsMarkdownAsEntities(t *testing.T) {
 	ctx := testContext(t)
 	srv := newFake(t, fakebot.Options{})
 	c := newTestClient(t, srv, ClientOptions{})
 	s := NewSender(c, SenderOptions{PerChatInterval: time.Millisecond})
 	srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "hello"}) // message 1
 
-	text := "<b>not bold</b> *nor this* [x](y) _"
-	ids, err := s.Send(ctx, 42, text, 1)
+	ids, err := s.Send(ctx, 42, "**Done**: see [the log](https://example.org/log) and run `make test` <b>_", 1)
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
 	sent := srv.Sent(42)
 	require.Len(t, sent, 1)
-	require.Equal(t, text, sent[0].Text)
+	require.Equal(t, "Done: see the log and run make test <b>_", sent[0].Text)
 	require.Empty(t, sent[0].ParseMode)
+	require.Equal(t, []fakebot.MessageEntity{
+		{Type: "bold", Offset: 0, Length: 4},
+		{Type: "text_link", Offset: 10, Length: 7, URL: "https://example.org/log"},
+		{Type: "code", Offset: 26, Length: 9},
+	}, sent[0].Entities)
 	require.Equal(t, 1, sent[0].ReplyToMessageID)
 	require.Equal(t, ids[0], sent[0].MessageID)
 
 	// A reply to a message that is gone is still delivered.
 	_, err = s.Send(ctx, 42, "late answer", 999)
 	require.NoError(t, err)
+}
+
+// Where Telegram still refuses the formatting, the answer goes once as
+// plain text: better unformatted than lost.
+func TestSendFallsBackToPlainTextWhenTheEntitiesAreRefused(t *testing.T) {
+	ctx := testContext(t)
+	srv := newFake(t, fakebot.Options{})
+	c := newTestClient(t, srv, ClientOptions{})
+	s := NewSender(c, SenderOptions{PerChatInterval: time.Millisecond})
+	srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "hello"})
+	srv.AddFault(fakebot.Fault{Kind: fakebot.FaultBadRequest, Method: "sendMessage", Description: "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0"})
+
+	_, err := s.Send(ctx, 42, "**bold** answer", 0)
+	require.NoError(t, err)
+	sent := srv.Sent(42)
+	require.Len(t, sent, 1, "sent once, unformatted")
+	require.Equal(t, "bold answer", sent[0].Text)
+	require.Empty(t, sent[0].Entities)
+
+	// Any other 400 is not papered over.
+	srv.AddFault(fakebot.Fault{Kind: fakebot.FaultBadRequest, Method: "sendMessage", Description: "Bad Request: chat not found"})
+	_, err = s.Send(ctx, 42, "**bold** answer", 0)
+	require.ErrorContains(t, err, "chat not found")
+	require.Len(t, srv.Sent(42), 1)
 }
 
 func TestSendSplitsLongText(t *testing.T) {

@@ -35,6 +35,10 @@ const (
 	// or an emulator that does not hold long polls does. Other methods
 	// are not affected.
 	FaultNoLongPoll
+	// FaultBadRequest answers 400 with Description (a real Telegram text
+	// such as "Bad Request: can't parse entities: …"), for the rules of
+	// Telegram's the fake does not model.
+	FaultBadRequest
 )
 
 var faultKindNames = map[FaultKind]string{
@@ -44,6 +48,7 @@ var faultKindNames = map[FaultKind]string{
 	FaultDrop:            "drop",
 	FaultConflict:        "conflict",
 	FaultNoLongPoll:      "no_long_poll",
+	FaultBadRequest:      "bad_request",
 }
 
 func (k FaultKind) String() string {
@@ -103,6 +108,9 @@ type Fault struct {
 	HTML bool `json:"html,omitempty"`
 	// Delay is the wait before answering, for FaultDelay.
 	Delay time.Duration `json:"delay,omitempty"`
+	// Description is FaultBadRequest's text; it must start with "Bad
+	// Request: " as Telegram's 400s do.
+	Description string `json:"description,omitempty"`
 
 	until time.Time // the end of a Duration fault
 }
@@ -269,6 +277,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		dropConnection(w)
 	case FaultConflict:
 		writeError(w, apiErr(409, DescPollConflict))
+	case FaultBadRequest:
+		d := f.Description
+		if !strings.HasPrefix(d, "Bad Request: ") {
+			d = "Bad Request: " + d
+		}
+		writeError(w, apiErr(400, d))
 	default: // FaultNoLongPoll: the handler answers, not holding (noHold)
 		return false
 	}

@@ -31,11 +31,12 @@ func formattedText(p params) (text string, entities []MessageEntity, err *APIErr
 	if perr != nil {
 		return "", nil, perr
 	}
-	if v, ok := p.get("entities"); ok && strings.TrimSpace(v) != "" {
-		var explicit []MessageEntity
-		if json.Unmarshal([]byte(v), &explicit) == nil && len(explicit) > 0 {
-			entities = explicit
+	if v, ok := p.get("entities"); ok && strings.TrimSpace(v) != "" && p.str("parse_mode") == "" {
+		explicit, aerr := explicitEntities(v, text)
+		if aerr != nil {
+			return "", nil, aerr
 		}
+		entities = explicit
 	}
 	// Telegram trims leading and trailing white space from message texts; a
 	// text of only white space is therefore empty.
