@@ -37,10 +37,11 @@ Exit status 1 when any check fails.`,
 					return err
 				}
 			} else {
+				lastFix := ""
 				for _, c := range rep.Checks {
 					fmt.Fprintf(out, "%-8s %-20s %s\n", c.Status, c.Name, c.Detail)
 					if c.Fix != "" && c.Status != doctor.OK {
-						fmt.Fprintf(out, "         %-20s fix: %s\n", "", c.Fix)
+						fmt.Fprintf(out, "         %-20s fix: %s\n", "", sameFix(c.Fix, &lastFix))
 					}
 				}
 			}

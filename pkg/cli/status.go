@@ -203,11 +203,22 @@ func printStatus(w io.Writer, r *StatusReport) {
 		fmt.Fprintln(w, "✓ no problems")
 		return
 	}
+	lastFix := ""
 	for _, p := range r.Problems {
 		mark := "!"
 		if p.Severity == "failure" {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "%s %s\n    fix: %s\n", mark, p.What, p.Fix)
+		fmt.Fprintf(w, "%s %s\n    fix: %s\n", mark, p.What, sameFix(p.Fix, &lastFix))
 	}
+}
+
+// sameFix shortens a fix that repeats the one just printed (a failed
+// service and its last exit share theirs).
+func sameFix(fix string, last *string) string {
+	if fix == *last && len(fix) > 40 {
+		return "the same as above"
+	}
+	*last = fix
+	return fix
 }
