@@ -21,7 +21,7 @@ type Machine struct {
 	Systemd  string
 	Go       string
 	Date     time.Time
-	Revision string
+	Tree     Tree
 }
 
 func describeMachine(root string) Machine {
@@ -59,15 +59,62 @@ func describeMachine(root string) Machine {
 	if out, err := exec.Command("go", "version").Output(); err == nil {
 		m.Go = strings.TrimSpace(string(out))
 	}
+	return m
+}
+
+// Tree is the checkout the binaries were built from.
+type Tree struct {
+	Revision string // git rev-parse --short HEAD; "" when unknown
+	// Changes are the paths that differ from Revision: modified, added,
+	// deleted or untracked (not ignored) files, any of which can be in
+	// the build. Empty: the tree was clean.
+	Changes []string
+	// AllowedDirty: measured anyway, on -allow-dirty.
+	AllowedDirty bool
+}
+
+// readTree asks git about the checkout at root.
+func readTree(root string) (Tree, error) {
+	var t Tree
 	rev := exec.Command("git", "rev-parse", "--short", "HEAD")
 	rev.Dir = root
-	if out, err := rev.Output(); err == nil {
-		m.Revision = strings.TrimSpace(string(out))
-		st := exec.Command("git", "status", "--porcelain", "--untracked-files=no")
-		st.Dir = root
-		if out, err := st.Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			m.Revision += " with uncommitted changes"
+	out, err := rev.Output()
+	if err != nil {
+		return t, fmt.Errorf("git rev-parse HEAD in %s: %w", root, err)
+	}
+	t.Revision = strings.TrimSpace(string(out))
+	st := exec.Command("git", "status", "--porcelain", "--untracked-files=all")
+	st.Dir = root
+	out, err = st.Output()
+	if err != nil {
+		return t, fmt.Errorf("git status in %s: %w", root, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if len(l) > 3 {
+			t.Changes = append(t.Changes, strings.TrimSpace(l[3:]))
 		}
 	}
-	return m
+	return t, nil
+}
+
+// Describe is the revision line of the report.
+func (t Tree) Describe() string {
+	if t.Revision == "" {
+		return "unknown (not a git checkout?)"
+	}
+	if len(t.Changes) == 0 {
+		return fmt.Sprintf("%s, clean (no uncommitted or untracked files)", t.Revision)
+	}
+	return fmt.Sprintf("%s **with uncommitted changes**, measured on `-allow-dirty`: the figures are of this tree, not of %s (%s)",
+		t.Revision, t.Revision, t.changeList())
+}
+
+// changeList is "N paths: `a`, `b`, …".
+func (t Tree) changeList() string {
+	shown := t.Changes
+	more := ""
+	if len(shown) > 8 {
+		shown, more = shown[:8], fmt.Sprintf(", … %d more", len(t.Changes)-8)
+	}
+	return fmt.Sprintf("%d paths: `%s`%s", len(t.Changes), strings.Join(shown, "`, `"), more)
 }

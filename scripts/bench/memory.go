@@ -53,7 +53,7 @@ func procStatus(pid int) (map[string]float64, error) {
 // idleRSS waits for the gateway to settle after a start, then reads its
 // RSS.
 func idleRSS(e *Env) (float64, int, error) {
-	time.Sleep(2 * time.Second)
+	time.Sleep(idleAfter)
 	pid := e.mainPID(units.Service)
 	rss, _, err := procMem(pid)
 	return rss, pid, err
@@ -100,7 +100,7 @@ func memory(e *Env, r *Results, n int, say func(string)) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(5 * time.Millisecond)
+			t := time.NewTicker(rssSampleEvery)
 			defer t.Stop()
 			for {
 				select {

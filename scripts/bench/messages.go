@@ -98,7 +98,7 @@ func throughput(e *Env, r *Results, d time.Duration, say func(string)) error {
 		os.Remove(filepath.Join(e.StateDir, "sent.log"))
 	}()
 	rate := r.S("msg.tput", fmt.Sprintf("updates durably confirmed per second (%d chats, each writing once a second)", tputChats), "/s")
-	replies := r.S("msg.replies", "replies per second meanwhile (the sender's global limit is 30/s)", "/s")
+	replies := r.S("msg.replies", "replies per second meanwhile (paced by the sender to Telegram's global limit)", "/s")
 	lag := r.S("msg.lag", "injected but not yet confirmed, sampled each second", "")
 
 	// The injector: one message every tputPerChat/tputChats, chats in turn,

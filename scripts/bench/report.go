@@ -12,6 +12,7 @@ import (
 // report writes docs/BENCHMARKS.md from the results.
 type report struct {
 	m      Machine
+	f      Facts
 	r      *Results
 	cmd    string
 	quick  bool
@@ -54,19 +55,20 @@ func (rp *report) targets() []target {
 	add("refused", "restart", "zero refused connections", ref.N() > 0, ref.Sum() == 0,
 		fmt.Sprintf("%s refused over %d restarts; baseline (a) without the socket unit: %s over %d", num(ref.Sum()), ref.N(), num(refA.Sum()), refA.N()))
 	back := g("self.back")
-	add("self", "self", "`/restart` from the chat to ✓ Back: under RestartSec (100 ms) + 300 ms", back.N() > 0, back.Median() < 400,
-		fmt.Sprintf("median %s, max %s%s", withUnit(back.Median(), "ms"), withUnit(back.Max(), "ms"), over(back, 400, "systemd's restart timer, section 2")))
+	selfLimit := ms(rp.f.RestartSecDur) + 300
+	add("self", "self", fmt.Sprintf("`/restart` from the chat to ✓ Back: under RestartSec (%s) + 300 ms", or(rp.f.RestartSec, "?")), back.N() > 0 && rp.f.RestartSec != "", back.Median() < selfLimit,
+		fmt.Sprintf("median %s, max %s%s", withUnit(back.Median(), "ms"), withUnit(back.Max(), "ms"), over(back, selfLimit, "systemd's restart timer, section 2")))
 	upd := g("update.total")
 	add("update", "update", "`hermes update --from DIR`: under 1 s to the confirmed new version", upd.N() > 0, upd.Median() < 1000,
 		fmt.Sprintf("median %s, max %s", withUnit(upd.Median(), "ms"), withUnit(upd.Max(), "ms")))
 	se, sc := g("startup.empty"), g("startup.conv")
 	add("startup.empty", "startup", "exec → READY=1, empty store: under 30 ms", se.N() > 0, se.Median() < 30, "median "+withUnit(se.Median(), "ms"))
-	add("startup.conv", "startup", "exec → READY=1, 10,000 conversations: under 100 ms", sc.N() > 0, sc.Median() < 100, "median "+withUnit(sc.Median(), "ms"))
+	add("startup.conv", "startup", "exec → READY=1, "+thousands(convs)+" conversations: under 100 ms", sc.N() > 0, sc.Median() < 100, "median "+withUnit(sc.Median(), "ms"))
 	idle := g("mem.idle.telegram")
 	idleD := g("mem.idle.default")
 	storeNote := ""
-	if c := g("startup.conv.rss"); c.N() > 0 {
-		storeNote = fmt.Sprintf("; but %s at start with 10,000 conversations, nearly all of it the mapped store (section 5)", withUnit(c.Median(), "MiB"))
+	if c, cf := g("startup.conv.rss"), g("startup.conv.rssfile"); c.N() > 0 {
+		storeNote = fmt.Sprintf("; but %s at start with %s conversations, of which %s file pages, the mapped store and the executable (section 5)", withUnit(c.Median(), "MiB"), thousands(convs), withUnit(cf.Median(), "MiB"))
 	}
 	add("mem.idle", "memory", "RSS idle: under 20 MiB", idle.N() > 0, idle.Max() < 20 && (idleD.N() == 0 || idleD.Max() < 20),
 		fmt.Sprintf("%s with Telegram connected, %s on the defaults (max of %d, a young store)%s", withUnit(idle.Max(), "MiB"), withUnit(idleD.Max(), "MiB"), idle.N(), storeNote))
@@ -82,6 +84,12 @@ func (rp *report) targets() []target {
 	}
 	add("tput", "messages", "at least 1,000 updates a second durably confirmed", tp.N() > 0, mean >= 1000,
 		fmt.Sprintf("%s/s on average over %d s (slowest second %s/s)", num(mean), tp.N(), num(tp.Min())))
+	rec := g("poll.conflict.recovery")
+	add("poll.conflict", "poll", fmt.Sprintf("after a %s 409 conflict, the next answer: within 3 s of its end", conflictLen), rec.N() > 0, rec.Max() <= 3000,
+		fmt.Sprintf("median %s, max %s over %d conflicts", withUnit(rec.Median(), "ms"), withUnit(rec.Max(), "ms"), rec.N()))
+	nh := g("poll.nohold.rate")
+	add("poll.nohold", "poll", "getUpdates against a server that does not hold long polls: at most 2 a second", nh.N() > 0, nh.Max() <= 2,
+		fmt.Sprintf("at most %s in a second, median %s, over %d s", num(nh.Max()), num(nh.Median()), nh.N()))
 	return ts
 }
 
@@ -111,14 +119,18 @@ func over(s *Samples, limit float64, why string) string {
 func (rp *report) markdown() string {
 	m := rp.m
 	rp.p("# Benchmarks\n\n")
-	rp.p("Written by `scripts/bench` (`make bench`), which runs inside `scripts/sandbox`: a private `systemd --user` and journald, the project's own units rendered by package `units` for `bin/`, and units of its own for the baselines. Every comparison below was taken in the same run, the variants alternating round by round (each round in a rotated order), because these machines are noisy. Rerun it with `make bench`; `make bench BENCH_ARGS=-quick` takes a minute and is only good for trying things out.\n\n")
+	rp.p("Written by `scripts/bench` (`make bench`), which runs inside `scripts/sandbox`: a private `systemd --user` and journald, the project's own units rendered by package `units` for `bin/`, and units of its own for the baselines. Every comparison below was taken in the same run, the variants alternating round by round (each round in a rotated order), because these machines are noisy. Rerun it with `make bench`; `make bench BENCH_ARGS=-quick` makes fewer runs and is only good for trying things out. It refuses a tree with uncommitted changes unless given `BENCH_ARGS=-allow-dirty`.\n\n")
+	rp.p("Apart from the targets, which the project set, every number in the text is this run's, read from the units it installed, or one of the benchmark's own settings; the one constant taken from elsewhere, systemd's restart timer accuracy, is cited with its source and version in section 2.\n\n")
 	if rp.quick {
 		rp.p("> **This is a `-quick` run: too few runs for the figures to be worth quoting.**\n\n")
 	}
 	rp.p("| | |\n|---|---|\n")
 	rp.p("| date | %s |\n", m.Date.Format("2006-01-02 15:04 MST"))
 	rp.p("| command | `%s` (took %s) |\n", rp.cmd, rp.took.Round(time.Second))
-	rp.p("| revision | %s |\n", nonEmpty(m.Revision, "unknown"))
+	rp.p("| revision | %s |\n", m.Tree.Describe())
+	if ch := rp.r.Info["tree.changed"]; ch != "" {
+		rp.p("| tree during the run | %s |\n", ch)
+	}
 	rp.p("| machine | %d cores (%s), %s of memory |\n", m.Cores, nonEmpty(m.CPU, "unknown CPU"), nonEmpty(m.MemTotal, "?"))
 	rp.p("| kernel | `%s` |\n", m.Kernel)
 	rp.p("| systemd | %s |\n", m.Systemd)
@@ -133,6 +145,7 @@ func (rp *report) markdown() string {
 	rp.memorySection()
 	rp.messagesSection()
 	rp.webhookSection()
+	rp.pollSection()
 	rp.methodSection()
 	return rp.b.String()
 }
@@ -153,8 +166,7 @@ func (rp *report) targetTable() {
 	missed := false
 	for _, t := range rp.targets() {
 		if t.known && !t.met {
-			if whyf, ok := analysis[t.key]; ok {
-				why := whyf(rp.r)
+			if why := rp.analysis(t.key); why != "" {
 				if !missed {
 					rp.p("Why the missed targets are missed (profiles and evidence in the sections below):\n\n")
 					missed = true
@@ -258,8 +270,8 @@ func (rp *report) skipped(phase string) bool {
 }
 
 func (rp *report) why(key string) {
-	if t, ok := explain[key]; ok {
-		rp.p("%s\n\n", t(rp.r))
+	if t := rp.explain(key); t != "" {
+		rp.p("%s\n\n", t)
 	}
 }
 
@@ -268,13 +280,13 @@ func (rp *report) restartSection() {
 	if rp.skipped("restart") {
 		return
 	}
-	rp.p("%d rounds; each round restarts every variant once, in a rotated order, with a pause of 150 to 400 ms (random) and a GC of this process between restarts. The gateway runs on the embedded defaults (no platform, echo agent), so it is idle: nothing is in flight.\n\n", rp.counts.RestartRounds)
-	rp.p("- **hermes**: `hermes-gateway.service` + `hermes-gateway.socket` as `units` renders them (Type=notify, RestartSec=100ms, socket activation). Before every restart its start limit is reset (`ResetFailed`): the unit's 30 starts a minute would otherwise stop the benchmark (the unit itself is not changed).\n")
+	rp.p("%d rounds; each round restarts every variant once, in a rotated order, with a pause of %s plus up to %s (random) and a GC of this process between restarts. The gateway runs on the embedded defaults (no platform, echo agent), so it is idle: nothing is in flight.\n\n", rp.counts.RestartRounds, settleMin, settleSpread)
+	rp.p("- **hermes**: `hermes-gateway.service` + `hermes-gateway.socket` as `units` renders them (Type=notify, RestartSec=%s, socket activation). Before every restart its start limit is reset (`ResetFailed`): the unit's StartLimitBurst=%s in StartLimitIntervalSec=%s would otherwise stop the benchmark (the unit itself is not changed).\n", or(rp.f.RestartSec, "?"), or(rp.f.StartLimitBurst, "?"), or(rp.f.StartLimitInterval, "?"))
 	rp.p("- **floor**: `scripts/bench/floor`, a minimal Go service that adopts its socket, sends READY=1 and answers every request with a constant body, under the same unit directives as `hermes-gateway.service` (only ExecStart=, the socket and the start limit differ). What systemd, the kernel and the Go runtime cost here: the physical limit on this machine.\n")
 	rp.p("- **floor, unhardened**: the same floor without the unit's sandboxing directives (ProtectSystem=, PrivateDevices=, SystemCallFilter=, …): what the sandboxing costs a restart.\n")
 	rp.p("- **(a) own socket**: the same gateway and directives without the `.socket` unit: `hermes-gateway --control PATH` listens itself.\n")
-	rp.p("- **variant, RestartSec=0**: `hermes-gateway.service` and its socket as rendered, on a socket and store of their own, with RestartSec=0 instead of 100ms (see section 2 for why).\n")
-	rp.p("- **(b) the field's unit**: Type=simple, Restart=always, RestartSec=5, no socket unit; a restart is `POST /v1/restart`, the gateway draining and exiting 75.\n\n")
+	rp.p("- **variant, RestartSec=0**: `hermes-gateway.service` and its socket as rendered, on a socket and store of their own, with RestartSec=0 instead of %s (see section 2 for why).\n", or(rp.f.RestartSec, "?"))
+	rp.p("- **(b) the field's unit**: Type=simple, Restart=always, RestartSec=%s, no socket unit; a restart is `POST /v1/restart`, the gateway draining and exiting 75.\n\n", fieldRestartSec)
 	rp.p("### Idle: no client\n\n")
 	rp.table("restart.cli.wall", "restart.cli.ready", "restart.cli.reported", "restart.hermes.job", "restart.floor.job", "restart.floorplain.job", "restart.ownsock.job",
 		"restart.hermes.execready", "restart.floor.execready", "restart.floorplain.execready", "restart.ownsock.execready")
@@ -283,16 +295,16 @@ func (rp *report) restartSection() {
 		[][2]string{{"hermes", "restart.hermes"}, {"floor", "restart.floor"}, {"floor, unhardened", "restart.floorplain"}, {"(a) own socket", "restart.ownsock"}})
 	rp.why("restart.idle")
 	rp.p("### With a client looping on the socket\n\n")
-	rp.p("A client in this process does what `bin/hermes-probe` does (GET /v1/status, one connection per request, back to back) from 30 ms before the restart until 30 ms after the first answer of the new process; the requests counted are those that overlap that window. *Longest request* is hermes-probe's \"longest stall\"; *longest without an answer* is the time between two consecutive answers, the outage as the client lived it, refusals and retries included (after a refusal the client waits 1 ms before retrying). Each cell: median / p95 / max over the restarts.\n\n")
+	rp.p("A client in this process does what `bin/hermes-probe` does (GET /v1/status, one connection per request, back to back) from %[1]s before the restart until %[1]s after the first answer of the new process; the requests counted are those that overlap that window. *Longest request* is hermes-probe's \"longest stall\"; *longest without an answer* is the time between two consecutive answers, the outage as the client lived it, refusals and retries included (after a refusal the client waits %[2]s before retrying). Each cell: median / p95 / max over the restarts.\n\n", probeMargin, refusedPause)
 	rp.grid([]string{".job", ".wall", ".serve", ".timer", ".stall", ".gap", ".refused", ".failed", ".requests"},
 		[]string{"restart job", "command", "asked → new process answers", "exit 75 → restart scheduled", "longest request", "longest without an answer", "refused", "failed", "requests"},
 		[][2]string{
 			{"hermes: `hermes gateway restart`", "restart.cli.probe"},
 			{"floor: RestartUnit job", "restart.floor.probe"},
 			{"(a) own socket: RestartUnit job", "restart.ownsock.probe"},
-			{"hermes: `POST /v1/restart` (exit 75, RestartSec=100ms)", "restart.self"},
+			{"hermes: `POST /v1/restart` (exit 75, RestartSec=" + or(rp.f.RestartSec, "?") + ")", "restart.self"},
 			{"variant: hermes with RestartSec=0, `POST /v1/restart`", "restart.rs0"},
-			{"(b) field's unit: `POST /v1/restart` (exit 75, RestartSec=5)", "restart.field"},
+			{"(b) field's unit: `POST /v1/restart` (exit 75, RestartSec=" + fieldRestartSec.String() + ")", "restart.field"},
 		})
 	ref := rp.r.Get("restart.ownsock.probe.refused")
 	if ref.N() > 0 {
@@ -304,7 +316,7 @@ func (rp *report) restartSection() {
 	rp.why("restart.probe")
 	if _, ok := rp.r.Timelines["restart-timeline.svg"]; ok {
 		rp.p("### One restart, drawn\n\n")
-		rp.p("For each, the restart with the median longest time without an answer: `hermes gateway restart` under the client; hermes restarting itself (`POST /v1/restart`, exit 75, RestartSec=100ms); and baseline (b) doing the same under the field's unit. Client requests on top (each bar one request, back-to-back ones merged; a long one outlined, with its duration); the processes below: STOPPING=1 and READY=1 are the gateway's `drain started` and `ready` journal lines (each logged right after the notification), *exit* its last line, *fork* systemd's ExecMainStartTimestamp (the new process then sets up its sandbox and execs), *RestartSec= timer* the manager's `Scheduled restart job` line. Mind the scales.\n\n")
+		rp.p("For each, the restart with the median longest time without an answer: `hermes gateway restart` under the client; hermes restarting itself (`POST /v1/restart`, exit 75, RestartSec=%s); and baseline (b) doing the same under the field's unit. Client requests on top (each bar one request, back-to-back ones merged; a long one outlined, with its duration); the processes below: STOPPING=1 and READY=1 are the gateway's `drain started` and `ready` journal lines (each logged right after the notification), *exit* its last line, *fork* systemd's ExecMainStartTimestamp (the new process then sets up its sandbox and execs), *RestartSec= timer* the manager's `Scheduled restart job` line. Mind the scales.\n\n", or(rp.f.RestartSec, "?"))
 		for _, tl := range []struct{ file, alt string }{
 			{"restart-timeline.svg", "restart timeline: hermes gateway restart"},
 			{"restart-timeline-self.svg", "restart timeline: hermes restarting itself"},
@@ -323,7 +335,7 @@ func (rp *report) selfSection() {
 	if rp.skipped("self") {
 		return
 	}
-	rp.p("The admin sends `/restart` through the Bot API fake (in this process, on loopback; `poll_timeout = \"2s\"`). The gateway answers `Restarting…`, drains, confirms the update, exits 75; systemd starts it again after RestartSec=100ms; the new process says `✓ Back: vX, down N ms`. Timed from the injection to the fake recording each answer. %d runs, the start limit reset before each.\n\n", rp.counts.SelfRestarts)
+	rp.p("The admin sends `/restart` through the Bot API fake (in this process, on loopback; `poll_timeout = \"%s\"`). The gateway answers `Restarting…`, drains, confirms the update, exits 75; systemd starts it again after RestartSec=%s; the new process says `✓ Back: vX, down N ms`. Timed from the injection to the fake recording each answer. %d runs, the start limit reset before each.\n\n", pollTimeout, or(rp.f.RestartSec, "?"), rp.counts.SelfRestarts)
 	rp.table("self.ack", "self.back", "self.down", "self.timer")
 	rp.why("self")
 	rp.notes("self")
@@ -345,7 +357,7 @@ func (rp *report) startupSection() {
 	if rp.skipped("startup") {
 		return
 	}
-	rp.p("`hermes-gateway` run directly (not under systemd) with `NOTIFY_SOCKET` pointing at a unixgram socket of this process and `--control` a temporary path; timed from `cmd.Start` to the READY=1 datagram. %d runs per store, the stores alternating. The populated stores hold %s conversations of %d turns (%d + %d characters a turn) in collection `history` exactly as `router.History.Record` writes them (%s), and for the last row also one finished inbox record per chat (%s), as a busy week leaves them (finished records stay 7 days). The page cache is warm, as on any restart.\n\n",
+	rp.p("`hermes-gateway` run directly (not under systemd) with `NOTIFY_SOCKET` pointing at a unixgram socket of this process and `--control` a temporary path; timed from `cmd.Start` to the READY=1 datagram. %d runs per store, the stores alternating. The populated stores hold %s conversations of %d turns (%d + %d characters a turn) in collection `history` exactly as `router.History.Record` writes them (%s), and for the last row also one finished inbox record per chat (%s), as traffic leaves them until they are pruned. The page cache is warm, as on any restart.\n\n",
 		rp.counts.Startups, thousands(convs), convTurns, convUserChars, convBotChars, rp.r.Info["startup.conv.size"], rp.r.Info["startup.inbox.size"])
 	rp.table("startup.fresh", "startup.empty", "startup.conv", "startup.inbox")
 	rp.why("startup")
@@ -361,7 +373,7 @@ func (rp *report) memorySection() {
 	if rp.skipped("memory") {
 		return
 	}
-	rp.p("VmRSS from `/proc/PID/status` of the service's main process, 2 s after it started; then %d chats (`users = [...]`) each send a message at once through the fake and the peak is taken when all are answered (VmHWM, the kernel's high-water mark, or our own 5 ms sampling if higher). %d runs, each from a fresh start.\n\n", loadChats, rp.counts.MemoryRuns)
+	rp.p("VmRSS from `/proc/PID/status` of the service's main process, %s after it started; then %d chats (`users = [...]`) each send a message at once through the fake and the peak is taken when all are answered (VmHWM, the kernel's high-water mark, or our own sampling every %s if higher). %d runs, each from a fresh start.\n\n", idleAfter, loadChats, rssSampleEvery, rp.counts.MemoryRuns)
 	rp.table("mem.idle.default", "mem.idle.telegram", "mem.load.peak", "mem.load.after")
 	rp.why("memory")
 	if rp.r.Get("startup.conv.rss").N() > 0 {
@@ -377,8 +389,8 @@ func (rp *report) messagesSection() {
 	if rp.skipped("messages") {
 		return
 	}
-	rp.p("**Round trip**: %d messages one at a time, one every %s, from %d chats in turn (so no chat writes more than once in 10 s, and the sender's 1/s per chat and 30/s overall never delay a reply); timed from the injection to the fake recording the reply. The update was stored (fsync) before it was confirmed, and the reply follows the agent's turn. The p99 is the %dth of %d.\n\n",
-		rp.counts.RoundTrips, rtPace, rtChats, int(math.Ceil(0.99*float64(rp.counts.RoundTrips))), rp.counts.RoundTrips)
+	rp.p("**Round trip**: %d messages one at a time, one every %s, from %d chats in turn (so no chat writes more than once in %s, and the sender's pace, per chat and overall, never delays a reply); timed from the injection to the fake recording the reply. The update was stored (fsync) before it was confirmed, and the reply follows the agent's turn. The p99 is the %dth of %d.\n\n",
+		rp.counts.RoundTrips, rtPace, rtChats, rtPace*rtChats, int(math.Ceil(0.99*float64(rp.counts.RoundTrips))), rp.counts.RoundTrips)
 	rp.p("| | runs | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, k := range []string{"msg.confirmed", "msg.rt"} {
 		s := rp.r.Get(k)
@@ -392,7 +404,7 @@ func (rp *report) messagesSection() {
 		tputChats, rp.r.Info["msg.tput.offered"], rp.r.Info["msg.tput.injected"], rp.counts.Throughput, tputWarmup)
 	rp.table("msg.tput", "msg.replies", "msg.lag", "msg.burst")
 	if v := rp.r.Info["msg.burst"]; v != "" {
-		rp.p("The backlog: %s. The fake and this process share the machine's two cores with the gateway.\n\n", v)
+		rp.p("The backlog: %s. The fake and this process share the machine's %d cores with the gateway.\n\n", v, rp.m.Cores)
 	}
 	if v := rp.r.Info["msg.syncs"]; v != "" {
 		rp.p("What a durable update costs, counted after the figures: %s.\n\n", v)
@@ -406,7 +418,7 @@ func (rp *report) webhookSection() {
 	if rp.skipped("webhook") {
 		return
 	}
-	rp.p("`mode = \"webhook\"`, the webhook socket rendered by `units` for a loopback port and started (`hermes-gateway-webhook.socket`, Backlog=1024). A client here plays Telegram: back-to-back POSTs of updates with the secret header, one connection per request, from 30 ms before a RestartUnit job of `hermes-gateway.service` until 30 ms after the first answer that follows it. The updates are messages in a group the config does not list: stored, acknowledged, finished without an answer (the gateway stays idle). %d restarts.\n\n", rp.counts.WebhookRounds)
+	rp.p("`mode = \"webhook\"`, the webhook socket rendered by `units` for a loopback port and started (`hermes-gateway-webhook.socket`, Backlog=%s). A client here plays Telegram: back-to-back POSTs of updates with the secret header, one connection per request, from %s before a RestartUnit job of `hermes-gateway.service` until %s after the first answer that follows it. The updates are messages in a group the config does not list: stored, acknowledged, finished without an answer (the gateway stays idle). %d restarts.\n\n", or(rp.f.WebhookBacklog, "?"), probeMargin, probeMargin, rp.counts.WebhookRounds)
 	rp.table("webhook.job", "webhook.answered", "webhook.refused", "webhook.failed", "webhook.stall", "webhook.gap")
 	a, rf, f := rp.r.Get("webhook.answered"), rp.r.Get("webhook.refused"), rp.r.Get("webhook.failed")
 	if a.N() > 0 {
@@ -416,12 +428,26 @@ func (rp *report) webhookSection() {
 	rp.notes("webhook")
 }
 
+func (rp *report) pollSection() {
+	rp.p("## 8. Telegram: a 409 conflict, and a server that does not hold long polls\n\n")
+	if rp.skipped("poll") {
+		return
+	}
+	rp.p("Polling mode against the Bot API fake (`poll_timeout = \"%s\"`). **Conflict**: %d times, while the gateway long-polls, the fake answers every getUpdates 409 (`Conflict: terminated by other getUpdates request; …`) for %s, starting with the long poll waiting then, as when another instance polls with the same token or the previous process's long poll is still held; a message is sent as it starts. Timed from the end of the conflict to the fake recording the answer; halfway through, the gateway's `/v1/status` and systemd's `STATUS=` are read. **No hold**: then the fake answers every getUpdates at once, `{\"ok\":true,\"result\":[]}` when nothing is pending (a proxy or an emulator that does not hold long polls); the gateway's getUpdates calls are counted each second for %s with nothing to fetch, then %d messages, one a second at a random point of it, each from a chat of its own, are timed to their answers.\n\n",
+		pollTimeout, rp.counts.ConflictRuns, conflictLen, rp.counts.NoHold, int(rp.counts.NoHold/time.Second))
+	rp.table("poll.conflict.recovery", "poll.conflict.calls", "poll.nohold.rate", "poll.nohold.rt")
+	rp.why("poll")
+	rp.notes("poll")
+}
+
 func (rp *report) methodSection() {
 	rp.p("## Notes on method\n\n")
 	rp.p("- Units are installed the way the e2e tests install them: rendered by package `units` for `bin/`, written to `$XDG_CONFIG_HOME/systemd/user/`, `daemon-reload`. Figure 3 alone uses `scripts/install.sh`, whose `hermes install-unit` installs the units of the install layout.\n")
-	rp.p("- Start limits: `hermes-gateway.service` allows 30 starts a minute, manual ones included, and the benchmark starts it hundreds of times; it calls `ResetFailed` (`systemctl --user reset-failed`) on it before every restart rather than change the unit. The benchmark's own units (`hermes-bench-*`) have StartLimitBurst=%s instead.\n", benchStartLimit)
-	rp.p("- `scripts/sandbox` adds a drop-in to `hermes-gateway.service` that turns off four sandboxing directives its namespaces cannot provide (PrivateTmp=, ProtectKernelTunables=, ProtectKernelLogs=, ProtectControlGroups=); the benchmark copies that drop-in to the units that share the service's directives (the floor, baseline (a), the RestartSec=0 variant), so they are compared as they run.\n")
-	rp.p("- Between two runs of anything the benchmark pauses 150 to 400 ms (random) and collects its own garbage. The client loops, the Bot API fake and the bookkeeping run in the benchmark's process, on the same two cores as the gateway and the manager: a loaded machine, like a small server.\n")
+	rp.p("- Start limits: `hermes-gateway.service` allows StartLimitBurst=%s starts in StartLimitIntervalSec=%s, manual ones included, and the benchmark starts it far more often; it calls `ResetFailed` (`systemctl --user reset-failed`) on it before every restart rather than change the unit. The benchmark's own units (`hermes-bench-*`) have StartLimitBurst=%s instead.\n", or(rp.f.StartLimitBurst, "?"), or(rp.f.StartLimitInterval, "?"), benchStartLimit)
+	if len(rp.f.SandboxOff) > 0 {
+		rp.p("- `scripts/sandbox` adds a drop-in to `hermes-gateway.service` for what its namespaces cannot provide: `%s`; the benchmark copies that drop-in to the units that share the service's directives (the floor, baseline (a), the RestartSec=0 variant), so they are compared as they run.\n", strings.Join(rp.f.SandboxOff, "`, `"))
+	}
+	rp.p("- Between two runs of anything the benchmark pauses %s plus up to %s (random) and collects its own garbage. The client loops, the Bot API fake and the bookkeeping run in the benchmark's process, on the same %d cores as the gateway and the manager: a loaded machine, like a small server.\n", settleMin, settleSpread, rp.m.Cores)
 	rp.p("- Nothing here is a test: `make test` times nothing; this report is the only place the targets are checked.\n\n")
 	rp.p("## How long each phase took\n\n| phase | |\n|---|---|\n")
 	var ks []string

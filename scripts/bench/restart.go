@@ -154,8 +154,8 @@ StartLimitBurst=%s
 Type=simple
 ExecStart=%s --config %s --control %s
 Restart=always
-RestartSec=5
-`, benchStartLimit, e.Gateway, fieldCfg, b.fieldPath)
+RestartSec=%s
+`, benchStartLimit, e.Gateway, fieldCfg, b.fieldPath, fieldRestartSec)
 
 	for name, body := range map[string][]byte{floorSock: sock, floorSvc: floor, plainSock: plainSocket, plainSvc: plain, ownSvc: own, rs0Sock: rs0Socket, rs0Svc: rs0, fieldSvc: []byte(field)} {
 		if err := e.writeUnit(name, body); err != nil {
@@ -288,7 +288,7 @@ func (b *restartBench) breakdown(unit, key string, since time.Time) error {
 // without it every run would hit the same point of it.
 func settle() {
 	runtime.GC()
-	time.Sleep(150*time.Millisecond + rand.N(250*time.Millisecond))
+	time.Sleep(settleMin + rand.N(settleSpread))
 }
 
 // failRE strips what differs between otherwise equal errors.
@@ -343,7 +343,7 @@ func (b *restartBench) probed(name, path string, oldPID int, trigger func() erro
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(probeMargin)
 	run := &probeRun{variant: name, probe: p, oldPID: oldPID}
 	run.trigger = time.Now()
 	run.at = p.At(run.trigger)
@@ -352,7 +352,7 @@ func (b *restartBench) probed(name, path string, oldPID int, trigger func() erro
 		return nil, err
 	}
 	at, ok := p.WaitPID(oldPID, run.at, 30*time.Second)
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(probeMargin)
 	run.reqs = p.Stop()
 	run.end = p.Now()
 	if !ok {
@@ -452,8 +452,8 @@ func (b *restartBench) selfProbe(unit, path, key string) error {
 func (b *restartBench) timelines() {
 	for _, v := range []struct{ key, unit, file, title string }{
 		{"cli", units.Service, "restart-timeline.svg", "hermes gateway restart: a restart job (socket-activated, Type=notify)"},
-		{"restart.self", units.Service, "restart-timeline-self.svg", "hermes, POST /v1/restart: drain, exit 75, RestartSec=100ms"},
-		{"restart.field", fieldSvc, "restart-timeline-field.svg", "baseline (b): the field's unit (Type=simple, Restart=always, RestartSec=5), POST /v1/restart"},
+		{"restart.self", units.Service, "restart-timeline-self.svg", "hermes, POST /v1/restart: drain, exit 75, RestartSec=" + or(readFacts(b.e).RestartSec, "?")},
+		{"restart.field", fieldSvc, "restart-timeline-field.svg", "baseline (b): the field's unit (Type=simple, Restart=always, RestartSec=" + fieldRestartSec.String() + "), POST /v1/restart"},
 	} {
 		runs := b.runs[v.key]
 		if len(runs) == 0 {

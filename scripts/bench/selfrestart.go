@@ -69,7 +69,7 @@ func selfRestart(e *Env, r *Results, n int, say func(string)) error {
 		r.Note("self", "journal: %v", err)
 	}
 	for _, d := range ds {
-		r.S("self.timer", "exit 75 → the manager schedules the restart (journal; RestartSec=100ms)", "ms").AddDur(d)
+		r.S("self.timer", "exit 75 → the manager schedules the restart (journal)", "ms").AddDur(d)
 	}
 	return nil
 }

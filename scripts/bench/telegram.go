@@ -55,11 +55,11 @@ func telegramSetup(e *Env, opts fakebot.Options, admins, users []int64, extra st
 enabled = true
 token_file = "telegram.token"
 api_url = %q
-poll_timeout = "2s"
+poll_timeout = %q
 admins = [%s]
 users = [%s]
 %s
-`, url, list(admins), list(users), extra)
+`, url, pollTimeout.String(), list(admins), list(users), extra)
 	if err := e.writeConfig(cfg); err != nil {
 		fake.Close()
 		return nil, err

@@ -181,7 +181,7 @@ secret_file = "webhook.secret"
 	job := r.S("webhook.job", "RestartUnit job meanwhile", "ms")
 	for i := 0; i < rounds; i++ {
 		p := startPoster(url)
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(probeMargin)
 		at := time.Since(p.t0)
 		d, err := e.restartJob(units.Service)
 		if err != nil {
@@ -194,7 +194,7 @@ secret_file = "webhook.secret"
 		for !p.answeredAfter(after) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(probeMargin)
 		reqs := p.Stop()
 		s := summarize(reqs, at, time.Since(p.t0))
 		job.AddDur(d)
