@@ -30,7 +30,7 @@ func newSetupCmd() *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newSetupTelegramCmd())
+	cmd.AddCommand(newSetupTelegramCmd(), newSetupMatrixCmd())
 	return cmd
 }
 

@@ -45,6 +45,7 @@ const (
 type Config struct {
 	Gateway  Gateway  `toml:"gateway"`
 	Telegram Telegram `toml:"telegram"`
+	Matrix   Matrix   `toml:"matrix"`
 	Agent    Agent    `toml:"agent"`
 
 	// Source is the file the configuration was read from, or "" when the
@@ -88,6 +89,17 @@ type Webhook struct {
 	TLSCert      string `toml:"tls_cert"`
 	TLSKey       string `toml:"tls_key"`
 	MaxBodyBytes int64  `toml:"max_body_bytes"`
+}
+
+// Matrix is the [matrix] table: a bot account on a Matrix homeserver.
+type Matrix struct {
+	Enabled         bool     `toml:"enabled"`
+	Homeserver      string   `toml:"homeserver" comment:"The homeserver's client API root, https://matrix.example.org."`
+	UserID          string   `toml:"user_id" comment:"The bot's account, @bot:example.org."`
+	AccessTokenFile string   `toml:"access_token_file" comment:"File holding the bot's access token (mode 0600); relative to this file's directory."`
+	Admins          []string `toml:"admins" comment:"Matrix user ids allowed to administer the bot, such as @you:example.org."`
+	Users           []string `toml:"users" comment:"Matrix user ids allowed to chat; their invites are joined."`
+	SyncTimeout     Duration `toml:"sync_timeout" comment:"/sync long-polling timeout, 1s..5m."`
 }
 
 // Agent is the [agent] table: what answers the messages.
@@ -136,6 +148,11 @@ func Default() *Config {
 				Listen:       "127.0.0.1:8443",
 				MaxBodyBytes: 1 << 20,
 			},
+		},
+		Matrix: Matrix{
+			Admins:      []string{},
+			Users:       []string{},
+			SyncTimeout: Duration{30 * time.Second},
 		},
 		Agent: Agent{
 			Backend:            BackendEcho,

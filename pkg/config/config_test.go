@@ -119,9 +119,9 @@ func TestErrors(t *testing.T) {
 		{"unknown key", "[gateway]\nfoo = 1\n", "gateway.foo", 2, "unknown key", "[gateway] takes drain_timeout, state_dir, control_socket, keep_versions"},
 		{"typo", "\n[gateway]\ndrain_timout = \"1s\"\n", "gateway.drain_timout", 3, "unknown key", "did you mean drain_timeout?"},
 		{"unknown table", "[telegarm]\nenabled = true\n", "telegarm", 1, "unknown key", "did you mean telegram?"},
-		{"unknown top-level", "x = 1\n", "x", 1, "unknown key", "the file takes [gateway], [telegram], [agent]"},
+		{"unknown top-level", "x = 1\n", "x", 1, "unknown key", "the file takes [gateway], [telegram], [matrix], [agent]"},
 		{"unknown nested", "[telegram.webhook]\nport = 1\nfoo = 2\n", "telegram.webhook.port", 2, "unknown key (and 1 more)", "[telegram.webhook] takes public_url"},
-		{"unknown dotted", "a.b.c = 1\n", "a", 1, "unknown key", "the file takes [gateway], [telegram], [agent]"},
+		{"unknown dotted", "a.b.c = 1\n", "a", 1, "unknown key", "the file takes [gateway], [telegram], [matrix], [agent]"},
 		{"unknown sub-table", "[gateway.x]\n", "gateway.x", 1, "unknown key", "[gateway] takes drain_timeout"},
 		{"unknown in inline table", "[agent]\nopenai = { modle = 'x' }\n", "agent.openai.modle", 2, "unknown key", "did you mean model?"},
 

@@ -31,6 +31,14 @@ var examples = map[string]string{
 	"telegram.webhook.tls_key":        `"/etc/ssl/hermes/key.pem"`,
 	"telegram.webhook.max_body_bytes": `1048576`,
 
+	"matrix.enabled":           `true`,
+	"matrix.homeserver":        `"https://matrix.example.org"`,
+	"matrix.user_id":           `"@hermes:example.org"`,
+	"matrix.access_token_file": `"matrix.token"`,
+	"matrix.admins":            `["@you:example.org"]`,
+	"matrix.users":             `["@friend:example.org"]`,
+	"matrix.sync_timeout":      `"30s"`,
+
 	"agent.backend":              `"echo"`,
 	"agent.max_concurrent_chats": `8`,
 	"agent.history_turns":        `20`,

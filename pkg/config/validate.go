@@ -27,7 +27,7 @@ const (
 // openai backend) are checked only where they apply, so a disabled section
 // may stay half filled in.
 func (c *Config) Validate() error {
-	for _, check := range []func() *Error{c.validateGateway, c.validateTelegram, c.validateWebhook, c.validateAgent} {
+	for _, check := range []func() *Error{c.validateGateway, c.validateTelegram, c.validateWebhook, c.validateMatrix, c.validateAgent} {
 		if err := check(); err != nil {
 			return err
 		}

@@ -1,0 +1,170 @@
+package matrix
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/platform"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// typingFor is how long one Typing call shows "typing…"; the core calls
+// again while the answer is not ready, and Send clears it.
+const typingFor = 10 * time.Second
+
+// Send delivers one answer: the Markdown as body and its HTML as
+// formatted_body, in as many events as Matrix's size limit needs, each
+// with a transaction id derived from what it answers, so that sending the
+// same Outbound again (after a crash) makes no new event. On an error the
+// parts sent so far are in Sent.IDs; sending again sends only the rest.
+func (a *Adapter) Send(ctx context.Context, m platform.Outbound) (platform.Sent, error) {
+	room := id.RoomID(m.Chat)
+	encrypted, err := a.encrypted(ctx, room)
+	if err != nil {
+		return platform.Sent{}, a.sendError(room, err)
+	}
+	if encrypted {
+		return a.sendEncryptedNotice(ctx, room, m)
+	}
+	var sent platform.Sent
+	for i, part := range split(m.Text, maxContentBytes) {
+		evID, err := a.sendEvent(ctx, room, txnID(m, i), textContent(part))
+		if err != nil {
+			return sent, a.sendError(room, err)
+		}
+		sent.IDs = append(sent.IDs, evID)
+	}
+	a.stopTyping(ctx, room)
+	return sent, nil
+}
+
+// sendEncryptedNotice answers in a room the bot cannot read: the only
+// thing it sends there is a plain notice answering an encrypted event
+// (that it cannot read encrypted rooms). Anything else would be plaintext
+// in a room whose members expect encryption.
+func (a *Adapter) sendEncryptedNotice(ctx context.Context, room id.RoomID, m platform.Outbound) (platform.Sent, error) {
+	if m.ReplyTo == "" {
+		return platform.Sent{}, fmt.Errorf("matrix: %s is an encrypted room; the bot sends nothing there but a notice answering an encrypted message: %w", room, platform.ErrUndeliverable)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ev, err := a.cli.GetEvent(rctx, room, id.EventID(m.ReplyTo))
+	cancel()
+	if err != nil {
+		return platform.Sent{}, a.sendError(room, err)
+	}
+	if ev.Type != event.EventEncrypted {
+		return platform.Sent{}, fmt.Errorf("matrix: %s is an encrypted room and %s is not an encrypted message; the bot sends no plaintext answers there: %w", room, m.ReplyTo, platform.ErrUndeliverable)
+	}
+	c := content{MsgType: "m.notice", Body: m.Text}
+	if c.size() > maxContentBytes {
+		c.Body = split(m.Text, maxContentBytes/2)[0]
+	}
+	evID, err := a.sendEvent(ctx, room, txnID(m, 0), c)
+	if err != nil {
+		return platform.Sent{}, a.sendError(room, err)
+	}
+	return platform.Sent{IDs: []string{evID}}, nil
+}
+
+func (a *Adapter) sendEvent(ctx context.Context, room id.RoomID, txn string, c content) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var req []mautrix.ReqSendEvent
+	if txn != "" {
+		req = append(req, mautrix.ReqSendEvent{TransactionID: txn})
+	}
+	resp, err := a.cli.SendMessageEvent(rctx, room, event.EventMessage, c, req...)
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID.String(), nil
+}
+
+// txnID is the transaction id of part i of an answer: a hash of the room,
+// the message answered and the send's key, the same in every process, so
+// the homeserver recognises a repeated send (it keeps transaction ids per
+// access token; Dendrite for 30 to 60 minutes, in memory). A notice that
+// answers nothing (ReplyTo "") gets a random id from the client: there is
+// nothing stable to derive it from, and two "✓ Back" notices a day apart
+// must both be sent.
+func txnID(m platform.Outbound, part int) string {
+	if m.ReplyTo == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{string(m.Chat), string(m.ReplyTo), m.Key, strconv.Itoa(part)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "hermes-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// encrypted reports whether room has m.room.encryption, asking the
+// homeserver the first time. A room cannot become unencrypted, so true is
+// kept for good; false is corrected by the next sync that shows the
+// event.
+func (a *Adapter) encrypted(ctx context.Context, room id.RoomID) (bool, error) {
+	a.mu.Lock()
+	enc, ok := a.crypted[room]
+	a.mu.Unlock()
+	if ok {
+		return enc, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var c map[string]any
+	err := a.cli.StateEvent(rctx, room, event.StateEncryption, "", &c)
+	switch {
+	case err == nil:
+		enc = true
+	case errors.Is(err, mautrix.MNotFound):
+		enc = false
+	default:
+		return false, err
+	}
+	a.mu.Lock()
+	if !a.crypted[room] {
+		a.crypted[room] = enc
+	}
+	enc = a.crypted[room]
+	a.mu.Unlock()
+	return enc, nil
+}
+
+// Typing shows "typing…" in chat for a few seconds.
+func (a *Adapter) Typing(ctx context.Context, chat platform.ChatID) error {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := a.cli.UserTyping(rctx, id.RoomID(chat), true, typingFor); err != nil {
+		return a.sendError(id.RoomID(chat), err)
+	}
+	return nil
+}
+
+// stopTyping clears "typing…" once the answer is there, rather than
+// leaving it for the rest of typingFor. Best effort: it only looks.
+func (a *Adapter) stopTyping(ctx context.Context, room id.RoomID) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	a.cli.UserTyping(rctx, room, false, 0)
+}
+
+// sendError wraps what a retry cannot fix (the bot is not in the room or
+// was banned, the room is gone, the event was refused) in
+// platform.ErrUndeliverable, and a rejected token in platform.ErrConfig.
+func (a *Adapter) sendError(room id.RoomID, err error) error {
+	switch {
+	case errors.Is(err, mautrix.MUnknownToken), errors.Is(err, mautrix.MMissingToken):
+		return fmt.Errorf("matrix: the homeserver rejected the access token; run `hermes setup matrix`: %w: %w", err, platform.ErrConfig)
+	case !retryable(err):
+		return fmt.Errorf("matrix: room %s: %w: %w", room, err, platform.ErrUndeliverable)
+	}
+	return fmt.Errorf("matrix: room %s: %w", room, err)
+}
