@@ -5,12 +5,15 @@
 #   $HERMES_HOME/current -> versions/<version>     what the units run
 #   $HERMES_BIN_DIR/hermes -> $HERMES_HOME/current/hermes
 #   $HERMES_HOME/source.json                       where `hermes update` updates from
+#   $HERMES_MAN_DIR/man1/{hermes,hermes-gateway}.1 `man hermes-gateway`
 #
 # then `hermes install-unit --gateway $HERMES_HOME/current/hermes-gateway`,
 # with this script's arguments passed on (e.g. --no-start). --no-install-unit
 # (or HERMES_SKIP_INSTALL_UNIT=1) skips that step, for CI without a user
 # manager. HERMES_HOME defaults to ~/.local/lib/hermes, HERMES_BIN_DIR to
-# ~/.local/bin. Idempotent: the same build again replaces nothing.
+# ~/.local/bin, HERMES_MAN_DIR to ~/.local/share/man (which man-db's manpath
+# finds through ~/.local/bin on PATH). Idempotent: the same build again
+# replaces nothing.
 set -euo pipefail
 unset CDPATH
 cd "$(dirname "$0")/.."
@@ -102,6 +105,15 @@ if [[ $(readlink "$bindir/hermes" 2>/dev/null || true) != "$link" ]]; then
   say "linked $bindir/hermes → $link"
 fi
 case ":$PATH:" in *":$bindir:"*) ;; *) say "note: $bindir is not on your PATH" ;; esac
+
+# The manual pages the units' Documentation= lines point at, written by the
+# version just installed. A failure here is worth a note, not the install.
+mandir=${HERMES_MAN_DIR:-$HOME/.local/share/man}
+if "$home/current/hermes" man "$mandir" >/dev/null; then
+  say "manual pages: man hermes, man hermes-gateway ($mandir/man1)"
+else
+  say "note: could not write the manual pages into $mandir/man1"
+fi
 
 # Where `hermes update` updates from: this checkout and its upstream.
 if ((isgit)); then

@@ -12,21 +12,15 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/gateway"
+	"github.com/hermes-gateway/hermes/pkg/gateway/cmdline"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/version"
 )
 
 func main() {
-	fs := flag.NewFlagSet("hermes-gateway", flag.ContinueOnError)
-	cfgPath := fs.String("config", config.DefaultPath(), "config file (missing: embedded defaults)")
-	control := fs.String("control", "", "control socket path when not socket-activated (default: gateway.control_socket, else $XDG_RUNTIME_DIR/hermes/gateway.sock)")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	checkConfig := fs.Bool("check-config", false, "validate the config and exit (0 valid, 78 invalid)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: hermes-gateway [flags]\n\nThe Hermes gateway daemon. Install and manage it with `hermes install-unit` and `hermes gateway ...`.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	var a cmdline.Args
+	fs := cmdline.FlagSet(&a)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			os.Exit(0)
@@ -38,20 +32,20 @@ func main() {
 		os.Exit(2)
 	}
 	switch {
-	case *showVersion:
+	case a.Version:
 		fmt.Println("hermes-gateway", version.Get())
 		return
-	case *checkConfig:
-		if _, err := config.Load(*cfgPath); err != nil {
+	case a.CheckConfig:
+		if _, err := config.Load(a.Config); err != nil {
 			fmt.Fprintln(os.Stderr, "hermes-gateway: config:", err)
 			os.Exit(gateway.ExitConfig)
 		}
-		fmt.Println("config ok:", *cfgPath)
+		fmt.Println("config ok:", a.Config)
 		return
 	}
 	os.Exit(gateway.Run(context.Background(), gateway.Options{
-		ConfigPath:  *cfgPath,
-		ControlPath: *control,
+		ConfigPath:  a.Config,
+		ControlPath: a.Control,
 		Log:         journal.NewLogger(os.Stderr, slog.LevelInfo),
 		Notify:      sdnotify.New(),
 	}))

@@ -47,6 +47,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hermes",
 		Short:         "Run your agent's Telegram gateway as a systemd user service",
+		Long: `hermes installs the Hermes gateway (hermes-gateway(1)) as a socket-activated
+systemd user-unit set and manages it through systemd: start, stop and restart
+as systemd jobs waited on until the gateway is ready, status and doctor with
+what is wrong and how to fix it, the journal, updates with rollback, pairing,
+and a chat with the agent from the terminal.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noArgs,
@@ -56,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml)")
-	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd())
+	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd(), newManCmd())
 	return root
 }
 
