@@ -168,7 +168,10 @@ func (r *Router) Resume() (int, error) {
 		var m Message
 		if err := json.Unmarshal(it.Msg, &m); err != nil {
 			r.log.Warn("dropping an unreadable inbox message", "platform", it.Platform, "id", it.ID, "err", err)
-			_ = r.o.Store.Finish(it.Platform, it.ID, store.Dropped, "unreadable: "+err.Error())
+			if ferr := r.o.Store.Finish(it.Platform, it.ID, store.Dropped, "unreadable: "+err.Error()); ferr != nil {
+				// It stays pending: the next start skips it again.
+				r.log.Warn("could not mark the unreadable message dropped; the next start skips it again", "platform", it.Platform, "id", it.ID, "err", ferr)
+			}
 			continue
 		}
 		r.Submit(m)
