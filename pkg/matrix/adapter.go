@@ -179,7 +179,6 @@ func (a *Adapter) run(ctx context.Context, sink platform.Sink) error {
 			a.wait(ctx, fails)
 			continue
 		}
-		fails = 0
 		a.setStatus(platform.StateConnected, "", "")
 		msgs, err := a.receive(ctx, since, resp)
 		if err != nil {
@@ -189,6 +188,7 @@ func (a *Adapter) run(ctx context.Context, sink platform.Sink) error {
 			a.wait(ctx, fails)
 			continue
 		}
+		fails = 0
 		if err := a.deliver(ctx, sink, platform.Batch{Messages: msgs, Cursor: resp.NextBatch}); err != nil {
 			return nil // ctx ended
 		}
@@ -197,8 +197,8 @@ func (a *Adapter) run(ctx context.Context, sink platform.Sink) error {
 	return nil
 }
 
-// whoami checks the token and learns the account, retrying what a retry
-// can fix.
+// whoami checks that the homeserver takes the token and that it is the
+// configured account's, retrying what a retry can fix.
 func (a *Adapter) whoami(ctx context.Context) error {
 	for fails := 1; ; fails++ {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -243,13 +243,13 @@ func (a *Adapter) skipHistory(ctx context.Context, sink platform.Sink) (string, 
 		resp, err := a.sync(ctx, "", 0)
 		if err == nil {
 			a.setStatus(platform.StateConnected, "", "")
-			if err := a.invites(ctx, resp); err == nil {
-				if err := a.deliver(ctx, sink, platform.Batch{Cursor: resp.NextBatch}); err != nil {
-					return "", err
-				}
-				return resp.NextBatch, nil
+			err = a.invites(ctx, resp)
+		}
+		if err == nil {
+			if err := a.deliver(ctx, sink, platform.Batch{Cursor: resp.NextBatch}); err != nil {
+				return "", err
 			}
-			continue
+			return resp.NextBatch, nil
 		}
 		if cerr := a.fatal(err); cerr != nil {
 			return "", cerr

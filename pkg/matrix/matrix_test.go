@@ -337,6 +337,22 @@ func TestInvites(t *testing.T) {
 	require.Equal(t, platform.UserID(bob.UserID), m.User)
 	require.False(t, m.Direct, "three members: not a direct chat")
 	require.Equal(t, platform.KindText, m.Kind)
+
+	// A room with a past: what was said before the bot joined is not for
+	// it, what is said after is.
+	old, err := w.alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	require.NoError(t, err)
+	for i := range 5 {
+		w.say(t, w.alice, old.RoomID, fmt.Sprintf("said before the bot came %d", i))
+	}
+	_, err = w.alice.InviteUser(context.Background(), old.RoomID, &mautrix.ReqInviteUser{UserID: id.UserID(w.bot.ID)})
+	require.NoError(t, err)
+	w.waitMembership(t, w.alice, old.RoomID, "join")
+	w.say(t, w.alice, old.RoomID, "said after the bot came")
+	s.waitText(t, "said after the bot came")
+	for _, m := range s.stored {
+		require.NotContains(t, m.Text, "said before the bot came")
+	}
 }
 
 func TestRestartResumesFromCursor(t *testing.T) {

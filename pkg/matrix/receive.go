@@ -77,16 +77,17 @@ func (a *Adapter) receive(ctx context.Context, since string, resp *mautrix.RespS
 		jr := resp.Rooms.Join[room]
 		a.learnState(room, jr)
 		events := jr.Timeline.Events
-		if joined := a.ownJoin(events); joined >= 0 {
-			// A room the bot just joined: its timeline starts with
-			// history from before the bot was there, not for it.
-			events = events[joined+1:]
-		} else if jr.Timeline.Limited && since != "" {
+		if jr.Timeline.Limited && since != "" && a.ownJoin(events) < 0 {
 			gap, err := a.backfill(ctx, room, jr.Timeline.PrevBatch, since)
 			if err != nil {
 				return nil, err
 			}
 			events = append(gap, events...)
+		}
+		if joined := a.ownJoin(events); joined >= 0 {
+			// A room the bot just joined: its timeline starts with
+			// history from before the bot was there, not for it.
+			events = events[joined+1:]
 		}
 		seen := map[id.EventID]bool{}
 		for _, ev := range events {
