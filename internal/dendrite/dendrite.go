@@ -152,7 +152,12 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(filepath.Join(s.dir, "dendrite.yaml"), []byte(s.config(key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Stop() })
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("dendrite's log (end):\n%s", s.LogTail())
+		}
+	})
 	s.Restart()
 	return s
 }
@@ -229,6 +234,9 @@ func (s *Server) Restart() {
 		"--http-bind-address", s.addr)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary that dies (a timeout's panic) takes the server with
+	// it instead of leaving it running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("dendrite: start: %v", err)
