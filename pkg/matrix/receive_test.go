@@ -1,10 +1,13 @@
 package matrix
 
 import (
+	"errors"
+	"net/http"
 	"testing"
 
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix"
 )
 
 func TestClassify(t *testing.T) {
@@ -42,4 +45,15 @@ func TestSyncFilter(t *testing.T) {
 	// server-side first; it must start with '{'.
 	require.Equal(t, `{"account_data":{"not_types":["*"]},"presence":{"not_types":["*"]},"room":{"account_data":{"not_types":["*"]},"ephemeral":{"not_types":["*"]},"timeline":{"limit":100}}}`,
 		syncFilter(timelineLimit))
+}
+
+func TestRetryable(t *testing.T) {
+	for code, want := range map[int]bool{
+		400: false, 401: false, 403: false, 404: false, 413: false,
+		408: true, 429: true, 500: true, 502: true, 503: true,
+	} {
+		err := mautrix.HTTPError{Response: &http.Response{StatusCode: code, Status: http.StatusText(code)}}
+		require.Equal(t, want, retryable(err), code)
+	}
+	require.True(t, retryable(errors.New("dial tcp 127.0.0.1:1: connect: connection refused")), "no answer at all")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/platform"
@@ -26,6 +27,9 @@ const typingFor = 10 * time.Second
 // parts sent so far are in Sent.IDs; sending again sends only the rest.
 func (a *Adapter) Send(ctx context.Context, m platform.Outbound) (platform.Sent, error) {
 	room := id.RoomID(m.Chat)
+	if strings.TrimSpace(m.Text) == "" {
+		return platform.Sent{}, fmt.Errorf("matrix: an empty answer for room %s: %w", room, platform.ErrUndeliverable)
+	}
 	encrypted, err := a.encrypted(ctx, room)
 	if err != nil {
 		return platform.Sent{}, a.sendError(room, err)
@@ -70,6 +74,7 @@ func (a *Adapter) sendEncryptedNotice(ctx context.Context, room id.RoomID, m pla
 	if err != nil {
 		return platform.Sent{}, a.sendError(room, err)
 	}
+	a.stopTyping(ctx, room)
 	return platform.Sent{IDs: []string{evID}}, nil
 }
 
