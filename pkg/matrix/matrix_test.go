@@ -710,17 +710,25 @@ func TestRoundTrip(t *testing.T) {
 		t.Skip("set HERMES_MATRIX_ROUNDTRIP=N to measure N round trips")
 	}
 	w := newWorld(t)
-	s := &answeringSink{sink: newSink(), got: make(chan platform.Inbound, n)}
+	s := &answeringSink{sink: newSink(), got: make(chan platform.Inbound, n), deliveredAt: map[string]time.Time{}}
 	a, _ := w.adapter(t, s, w.allowAlice())
 	room := w.dm(t)
+	// Answers as the core would, until the test ends; a failed send is
+	// reported by the wait for its answer.
+	answering, stopAnswering := context.WithCancel(context.Background())
+	defer stopAnswering()
 	go func() {
-		for m := range s.got {
-			if _, err := a.Send(context.Background(), platform.Outbound{Chat: m.Chat, ReplyTo: m.ID, Key: "answer", Text: "pong " + strings.TrimPrefix(m.Text, "ping ")}); err != nil {
-				t.Errorf("send: %v", err)
+		for {
+			select {
+			case m := <-s.got:
+				if _, err := a.Send(answering, platform.Outbound{Chat: m.Chat, ReplyTo: m.ID, Key: "answer", Text: "pong " + strings.TrimPrefix(m.Text, "ping ")}); err != nil {
+					t.Logf("send %q: %v", m.Text, err)
+				}
+			case <-answering.Done():
+				return
 			}
 		}
 	}()
-	t.Cleanup(func() { close(s.got) })
 
 	// Alice's client: a long-polling /sync that reports the bot's answers.
 	answers := make(chan string, n)
@@ -748,7 +756,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}()
 
-	var rtts []time.Duration
+	var rtts, inbound []time.Duration
 	for i := range n {
 		start := time.Now()
 		w.say(t, w.alice, room, fmt.Sprintf("ping %d", i))
@@ -761,27 +769,57 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 		rtts = append(rtts, time.Since(start))
+		s.mu.Lock()
+		inbound = append(inbound, s.deliveredAt[fmt.Sprintf("ping %d", i)].Sub(start))
+		s.mu.Unlock()
 	}
-	slices.Sort(rtts)
-	pct := func(p float64) time.Duration { return rtts[min(len(rtts)-1, int(p*float64(len(rtts))))] }
-	t.Logf("matrix round trip over %d messages (Dendrite %s on loopback): p50 %s, p90 %s, p99 %s, max %s",
-		n, dendrite.Version, pct(0.50).Round(time.Millisecond), pct(0.90).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), rtts[len(rtts)-1].Round(time.Millisecond))
+	s.mu.Lock()
+	for i := range n {
+		if c := countText(s.stored, fmt.Sprintf("ping %d", i)); c != 1 {
+			var where []string
+			for bi, b := range s.attempts {
+				for _, m := range b.Messages {
+					if m.Text == fmt.Sprintf("ping %d", i) {
+						where = append(where, fmt.Sprintf("batch %d (cursor %s, %d messages)", bi, b.Cursor, len(b.Messages)))
+					}
+				}
+			}
+			t.Errorf("ping %d stored %d times: %v", i, c, where)
+		}
+	}
+	s.mu.Unlock()
+	pct := func(d []time.Duration, p float64) time.Duration {
+		slices.Sort(d)
+		return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Millisecond)
+	}
+	t.Logf("matrix round trip over %d messages (Dendrite %s on loopback): p50 %s, p90 %s, p99 %s, max %s; of which message to Deliver: p50 %s, p99 %s",
+		n, dendrite.Version, pct(rtts, 0.50), pct(rtts, 0.90), pct(rtts, 0.99), pct(rtts, 1), pct(inbound, 0.50), pct(inbound, 0.99))
 }
 
 // answeringSink stores like sink and hands each text message on to be
 // answered.
 type answeringSink struct {
 	*sink
-	got chan platform.Inbound
+	got         chan platform.Inbound
+	deliveredAt map[string]time.Time // by text
 }
 
 func (s *answeringSink) Deliver(ctx context.Context, b platform.Batch) error {
 	if err := s.sink.Deliver(ctx, b); err != nil {
 		return err
 	}
+	now := time.Now()
+	s.mu.Lock()
+	for _, m := range b.Messages {
+		s.deliveredAt[m.Text] = now
+	}
+	s.mu.Unlock()
 	for _, m := range b.Messages {
 		if m.Kind == platform.KindText {
-			s.got <- m
+			select {
+			case s.got <- m:
+			default: // the test is over, or sent more than it waits for
+			}
 		}
 	}
 	return nil
