@@ -470,6 +470,13 @@ func (e Entry) FromSystemd() bool {
 	return e.Fields["USER_UNIT"] != "" || comm == "systemd" || comm == "systemd-executor" || strings.HasPrefix(comm, "(")
 }
 
+// EndsRun reports whether the entry is the manager saying a run of unit is
+// over ("Stopped", "Deactivated successfully", "Failed with result…",
+// "Failed to start…"): after it, the run's lines are all in the journal.
+func (e Entry) EndsRun(unit string) bool {
+	return e.Fields["USER_UNIT"] == unitName(unit) && endMessageIDs[e.Fields["MESSAGE_ID"]]
+}
+
 // parseEntry decodes one line of journalctl -o json.
 func parseEntry(line []byte) (Entry, error) {
 	var raw map[string]json.RawMessage

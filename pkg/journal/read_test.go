@@ -470,3 +470,11 @@ func TestDecodePlacesEntriesInInvocations(t *testing.T) {
 	require.True(t, es[0].FromSystemd())
 	require.False(t, es[1].FromSystemd())
 }
+
+func TestEndsRun(t *testing.T) {
+	end := Entry{Fields: map[string]string{"USER_UNIT": "x.service", "MESSAGE_ID": "d9b373ed55a64feb8242e02dbe79a49c"}}
+	require.True(t, end.EndsRun("x.service"))
+	require.True(t, end.EndsRun("x"))
+	require.False(t, end.EndsRun("y.service"))
+	require.False(t, Entry{Fields: map[string]string{"USER_UNIT": "x.service", "MESSAGE_ID": "7d4958e842da4a758f6c1cdc7b36dcc5"}}.EndsRun("x.service"), "Starting… ends nothing")
+}
