@@ -129,10 +129,42 @@ func split(markdown string, limit int) []string {
 		return []string{markdown}
 	}
 	return pack(paragraphs(markdown), "\n\n", limit, fits, func(p string) []string {
+		if open, body, ok := fenced(p); ok {
+			// A code block cut in two is two code blocks: each part
+			// gets the opening fence (with its language) and a closing
+			// one, so the second half is not read as Markdown.
+			close := open[:3]
+			wrapped := func(s string) string { return open + "\n" + s + "\n" + close }
+			fitsFenced := func(s string) bool { return fits(wrapped(s)) }
+			parts := pack(strings.Split(body, "\n"), "\n", limit, fitsFenced, func(line string) []string {
+				return cutLine(line, fitsFenced)
+			})
+			for i := range parts {
+				parts[i] = wrapped(parts[i])
+			}
+			return parts
+		}
 		return pack(strings.Split(p, "\n"), "\n", limit, fits, func(line string) []string {
 			return cutLine(line, fits)
 		})
 	})
+}
+
+// fenced recognises a paragraph that is one fenced code block: its
+// opening fence line (``` or ~~~ with the language) and its content
+// without the closing fence.
+func fenced(p string) (open, body string, ok bool) {
+	open, rest, found := strings.Cut(p, "\n")
+	open = strings.TrimLeft(open, " ")
+	if !found || !(strings.HasPrefix(open, "```") || strings.HasPrefix(open, "~~~")) {
+		return "", "", false
+	}
+	if i := strings.LastIndexByte(rest, '\n'); i >= 0 && strings.HasPrefix(strings.TrimSpace(rest[i+1:]), open[:3]) {
+		rest = rest[:i]
+	} else if strings.HasPrefix(strings.TrimSpace(rest), open[:3]) {
+		rest = ""
+	}
+	return open, rest, true
 }
 
 // pack joins consecutive units with sep into as few parts as fit; a unit

@@ -30,6 +30,7 @@ func TestSplit(t *testing.T) {
 	const limit = 2000
 	para := func(n int) string { return strings.Repeat("word ", n/5)[:n-1] + "." }
 	fence := "```\n" + strings.Repeat("code line\n\n", 60) + "```"
+	bigFence := "```go\n" + strings.Repeat("x := 1 // a line of code\n", 300) + "```"
 	tests := []struct {
 		name  string
 		text  string
@@ -40,6 +41,7 @@ func TestSplit(t *testing.T) {
 		{"one long line", strings.Repeat("x", 5*limit), 0},
 		{"one long line of multibyte characters", strings.Repeat("é€😀", limit), 0},
 		{"fenced block kept whole", para(800) + "\n\n" + fence + "\n\n" + para(800), 3},
+		{"fenced block too long for one part", bigFence, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +60,17 @@ func TestSplit(t *testing.T) {
 				for _, p := range parts[:len(parts)-1] {
 					require.Greater(t, textContent(p).size(), limit/2)
 				}
+			}
+			if tt.text == bigFence {
+				// Each part is a code block of its own, in the language.
+				var code []string
+				for _, p := range parts {
+					require.True(t, strings.HasPrefix(p, "```go\n") && strings.HasSuffix(p, "\n```"), p)
+					require.Equal(t, 1, strings.Count(renderHTML(p), "<pre><code class=\"language-go\">"))
+					code = append(code, strings.TrimSuffix(strings.TrimPrefix(p, "```go\n"), "\n```"))
+				}
+				require.Equal(t, strings.Repeat("x := 1 // a line of code\n", 300), strings.Join(code, "\n")+"\n")
+				return
 			}
 			joined := strings.Join(parts, "")
 			require.Equal(t, strings.Join(strings.Fields(tt.text), ""), strings.Join(strings.Fields(joined), ""), "no text lost or added")
