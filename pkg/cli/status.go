@@ -194,8 +194,17 @@ func printStatus(w io.Writer, r *StatusReport) {
 		if lr := g.LastRestart; lr != nil {
 			fmt.Fprintf(w, "  last restart: %s, by %s, %s\n", lr.Reason, lr.RequestedBy, ago(lr.At))
 		}
-	} else if s.Active != "active" {
-		fmt.Fprintln(w, "gateway: not running (status does not start it; the next request to the socket will)")
+	} else {
+		switch {
+		case s.Sub == "auto-restart":
+			fmt.Fprintln(w, "gateway: between two processes: systemd starts the next one in a moment")
+		case s.Active == "activating":
+			fmt.Fprintln(w, "gateway: starting")
+		case s.Active == "deactivating":
+			fmt.Fprintln(w, "gateway: stopping (draining)")
+		case s.Active != "active":
+			fmt.Fprintln(w, "gateway: not running (status does not start it; the next request to the socket will)")
+		}
 	}
 	k := r.Socket
 	fmt.Fprintf(w, "%s: %s (%s), %s\n", k.Name, k.Active, k.Sub, k.Enabled)

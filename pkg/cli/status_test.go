@@ -92,6 +92,10 @@ func TestStatusProblems(t *testing.T) {
 			if len(tc.want) == 0 {
 				assert.Contains(t, out.String(), "✓ no problems")
 			}
+			if tc.facts.Service.SubState == "auto-restart" {
+				assert.Contains(t, out.String(), "gateway: between two processes: systemd starts the next one in a moment")
+				assert.NotContains(t, out.String(), "not running")
+			}
 		})
 	}
 }
