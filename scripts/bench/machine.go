@@ -22,10 +22,26 @@ type Machine struct {
 	Go       string
 	Date     time.Time
 	Tree     Tree
+	// Load is /proc/loadavg's 1, 5 and 15 minute averages when the run
+	// began and when it ended: others' work on the same cores.
+	LoadStart, LoadEnd string
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func describeMachine(root string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now()}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now(), LoadStart: loadAvg()}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])

@@ -140,6 +140,7 @@ func main() {
 		}
 	}
 
+	machine.LoadEnd = loadAvg()
 	cmdline := "make bench"
 	if args := strings.Join(os.Args[1:], " "); args != "" {
 		cmdline = "make bench BENCH_ARGS='" + args + "'"

@@ -132,6 +132,9 @@ func (rp *report) markdown() string {
 		rp.p("| tree during the run | %s |\n", ch)
 	}
 	rp.p("| machine | %d cores (%s), %s of memory |\n", m.Cores, nonEmpty(m.CPU, "unknown CPU"), nonEmpty(m.MemTotal, "?"))
+	if m.LoadStart != "" || m.LoadEnd != "" {
+		rp.p("| load average (1, 5, 15 min) | %s at the start, %s at the end (others' work on the same cores) |\n", or(m.LoadStart, "?"), or(m.LoadEnd, "?"))
+	}
 	rp.p("| kernel | `%s` |\n", m.Kernel)
 	rp.p("| systemd | %s |\n", m.Systemd)
 	rp.p("| Go | %s |\n\n", m.Go)

@@ -58,8 +58,11 @@ type poster struct {
 }
 
 func startPoster(url string) *poster {
-	p := &poster{url: url, t0: time.Now(), next: 500000000, stop: make(chan struct{}), done: make(chan struct{}),
+	// Update ids go on increasing across the run (see nextUpdateID): a
+	// later phase's updates below these would be taken for redeliveries.
+	p := &poster{url: url, t0: time.Now(), next: int64(nextUpdateID), stop: make(chan struct{}), done: make(chan struct{}),
 		hc: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	nextUpdateID += 10_000_000 // far more than one round posts
 	go p.loop()
 	return p
 }
