@@ -80,6 +80,13 @@ type Adapter struct {
 	status  platform.Status
 	members map[id.RoomID]int  // joined member count, when known
 	crypted map[id.RoomID]bool // whether the room has m.room.encryption, when known
+	sent    sentIndex
+
+	// caughtUp is closed once Run has received everything since the
+	// stored cursor, and with it the bot's own events a previous process
+	// sent (see sentIndex).
+	caughtUp     chan struct{}
+	caughtUpOnce sync.Once
 }
 
 var _ platform.Adapter = (*Adapter)(nil)
@@ -118,6 +125,7 @@ func New(o Options) (*Adapter, error) {
 	a := &Adapter{
 		opts: o, cli: cli, log: o.Log.With("platform", Name),
 		members: map[id.RoomID]int{}, crypted: map[id.RoomID]bool{},
+		sent: sentIndex{ids: map[string]string{}}, caughtUp: make(chan struct{}),
 	}
 	a.status = platform.Status{State: platform.StateConnecting, Account: string(o.UserID), Since: time.Now()}
 	return a, nil
@@ -167,9 +175,14 @@ func (a *Adapter) run(ctx context.Context, sink platform.Sink) error {
 		if since, err = a.skipHistory(ctx, sink); err != nil {
 			return err
 		}
+		a.markCaughtUp() // a new store: no answer of an earlier process to repeat
 	}
 	for fails := 0; ctx.Err() == nil; {
-		resp, err := a.sync(ctx, since, timelineLimit)
+		timeout := a.opts.SyncTimeout
+		if !a.isCaughtUp() {
+			timeout = 0 // catching up: what is there, at once
+		}
+		resp, err := a.sync(ctx, since, timelineLimit, timeout)
 		if err != nil {
 			if cerr := a.fatal(err); cerr != nil {
 				return cerr
@@ -193,8 +206,20 @@ func (a *Adapter) run(ctx context.Context, sink platform.Sink) error {
 			return nil // ctx ended
 		}
 		since = resp.NextBatch
+		a.markCaughtUp()
 	}
 	return nil
+}
+
+func (a *Adapter) markCaughtUp() { a.caughtUpOnce.Do(func() { close(a.caughtUp) }) }
+
+func (a *Adapter) isCaughtUp() bool {
+	select {
+	case <-a.caughtUp:
+		return true
+	default:
+		return false
+	}
 }
 
 // whoami checks that the homeserver takes the token and that it is the
@@ -240,7 +265,7 @@ func (a *Adapter) cursor(ctx context.Context, sink platform.Sink) (string, error
 // answered. Pending invites are handled (they are not history).
 func (a *Adapter) skipHistory(ctx context.Context, sink platform.Sink) (string, error) {
 	for fails := 1; ; fails++ {
-		resp, err := a.sync(ctx, "", 0)
+		resp, err := a.sync(ctx, "", 0, 0) // only where now is
 		if err == nil {
 			a.setStatus(platform.StateConnected, "", "")
 			err = a.invites(ctx, resp)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -823,4 +824,75 @@ func (s *answeringSink) Deliver(ctx context.Context, b platform.Batch) error {
 		}
 	}
 	return nil
+}
+
+// TestSendRepeatedAfterSIGKILL kills a real process in the middle of
+// sending a long answer and sends it again from a new one, as a restarted
+// gateway would: the room ends up with each part exactly once, the part
+// whose request the kill cut off included (Dendrite does not recognise
+// that one's transaction id; the new process finds it in its /sync).
+func TestSendRepeatedAfterSIGKILL(t *testing.T) {
+	w := newWorld(t)
+	s := newSink()
+	_, stop := w.adapter(t, s, w.allowAlice())
+	room := w.dm(t)
+	q := w.say(t, w.alice, room, "a question with a long answer")
+	s.waitText(t, "a question with a long answer")
+	stop()
+	out := longAnswer(platform.ChatID(room), platform.MessageID(q))
+
+	child := exec.Command(os.Args[0], "-test.run=^TestSendChild$", "-test.count=1")
+	child.Env = append(os.Environ(), "HERMES_MATRIX_SEND_CHILD="+strings.Join([]string{w.hs.URL, w.bot.ID, w.bot.Token, string(out.Chat), string(out.ReplyTo), s.cursor}, " "))
+	require.NoError(t, child.Start())
+	// Kill it (by its pid) as soon as the first part shows in the room.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := w.alice.Messages(context.Background(), room, "", "", mautrix.DirectionBackward, nil, 50)
+		require.NoError(t, err)
+		if slices.ContainsFunc(resp.Chunk, func(ev *event.Event) bool {
+			return ev.Sender == id.UserID(w.bot.ID) && ev.Type == event.EventMessage
+		}) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the child sent nothing within 60s")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, child.Process.Kill())
+	child.Wait()
+	before := len(w.botEvents(t, w.alice, room))
+	require.NotZero(t, before)
+	t.Logf("the child was killed after %d part(s) reached the room", before)
+
+	b, _ := w.adapter(t, s, w.allowAlice())
+	sent, err := b.Send(context.Background(), out)
+	require.NoError(t, err)
+	evs := w.botEvents(t, w.alice, room)
+	require.Len(t, evs, len(sent.IDs), "each part once")
+	for i, ev := range evs {
+		require.Equal(t, id.EventID(sent.IDs[i]), ev.ID)
+	}
+}
+
+func longAnswer(chat platform.ChatID, replyTo platform.MessageID) platform.Outbound {
+	var paras []string
+	for i := range 300 {
+		paras = append(paras, fmt.Sprintf("Part of the answer, paragraph %d. %s", i, strings.Repeat("lorem ipsum ", 60)))
+	}
+	return platform.Outbound{Chat: chat, ReplyTo: replyTo, Key: "answer", Text: strings.Join(paras, "\n\n")}
+}
+
+// TestSendChild is the gateway process TestSendRepeatedAfterSIGKILL kills:
+// it resumes from the cursor it is given and sends the answer.
+func TestSendChild(t *testing.T) {
+	args := strings.Fields(os.Getenv("HERMES_MATRIX_SEND_CHILD"))
+	if len(args) != 6 {
+		t.Skip("run by TestSendRepeatedAfterSIGKILL")
+	}
+	a, err := New(Options{Homeserver: args[0], UserID: platform.UserID(args[1]), Token: args[2]})
+	require.NoError(t, err)
+	s := newSink()
+	s.cursor = args[5]
+	go a.Run(context.Background(), s)
+	a.Send(context.Background(), longAnswer(platform.ChatID(args[3]), platform.MessageID(args[4])))
+	select {} // until killed
 }

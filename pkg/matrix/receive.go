@@ -40,15 +40,12 @@ func syncFilter(limit int) string {
 	return string(b)
 }
 
-// sync is one /sync call. Its deadline is the long poll's plus a margin,
-// so a connection that silently died does not hang the adapter.
-func (a *Adapter) sync(ctx context.Context, since string, limit int) (*mautrix.RespSync, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.SyncTimeout+30*time.Second)
+// sync is one /sync call, held by the homeserver up to timeout when
+// nothing happens. Its deadline is that plus a margin, so a connection
+// that silently died does not hang the adapter.
+func (a *Adapter) sync(ctx context.Context, since string, limit int, timeout time.Duration) (*mautrix.RespSync, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	timeout := a.opts.SyncTimeout
-	if since == "" {
-		timeout = 0 // the first sync only learns where now is
-	}
 	return a.cli.FullSyncRequest(ctx, mautrix.ReqSync{
 		Timeout:  int(timeout / time.Millisecond),
 		Since:    since,
@@ -76,6 +73,11 @@ func (a *Adapter) receive(ctx context.Context, since string, resp *mautrix.RespS
 	for _, room := range rooms {
 		jr := resp.Rooms.Join[room]
 		a.learnState(room, jr)
+		for _, ev := range jr.Timeline.Events {
+			if ev.Sender == a.cli.UserID && ev.Unsigned.TransactionID != "" {
+				a.sent.add(ev.Unsigned.TransactionID, ev.ID.String())
+			}
+		}
 		events := jr.Timeline.Events
 		if jr.Timeline.Limited && since != "" && a.ownJoin(events) < 0 {
 			gap, err := a.backfill(ctx, room, jr.Timeline.PrevBatch, since)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/platform"
@@ -36,6 +37,9 @@ func (a *Adapter) Send(ctx context.Context, m platform.Outbound) (platform.Sent,
 	}
 	if encrypted {
 		return a.sendEncryptedNotice(ctx, room, m)
+	}
+	if err := a.waitCaughtUp(ctx); err != nil {
+		return platform.Sent{}, err
 	}
 	var sent platform.Sent
 	for i, part := range split(m.Text, maxContentBytes) {
@@ -70,6 +74,9 @@ func (a *Adapter) sendEncryptedNotice(ctx context.Context, room id.RoomID, m pla
 	if c.size() > maxContentBytes {
 		c.Body = split(m.Text, maxContentBytes/2)[0]
 	}
+	if err := a.waitCaughtUp(ctx); err != nil {
+		return platform.Sent{}, err
+	}
 	evID, err := a.sendEvent(ctx, room, txnID(m, 0), c)
 	if err != nil {
 		return platform.Sent{}, a.sendError(room, err)
@@ -79,6 +86,9 @@ func (a *Adapter) sendEncryptedNotice(ctx context.Context, room id.RoomID, m pla
 }
 
 func (a *Adapter) sendEvent(ctx context.Context, room id.RoomID, txn string, c content) (string, error) {
+	if evID, ok := a.sent.get(txn); ok {
+		return evID, nil // sent by an earlier process, seen in /sync
+	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var req []mautrix.ReqSendEvent
@@ -141,6 +151,65 @@ func (a *Adapter) encrypted(ctx context.Context, room id.RoomID) (bool, error) {
 	enc = a.crypted[room]
 	a.mu.Unlock()
 	return enc, nil
+}
+
+// catchUpWait bounds how long a Send waits for Run to catch up before it
+// relies on the homeserver's own deduplication alone.
+const catchUpWait = 15 * time.Second
+
+// waitCaughtUp holds a send until Run has synced past the stored cursor,
+// so that the bot's own events sent by a previous process are in
+// a.sent; it gives up waiting (not sending) after catchUpWait.
+func (a *Adapter) waitCaughtUp(ctx context.Context) error {
+	t := time.NewTimer(catchUpWait)
+	defer t.Stop()
+	select {
+	case <-a.caughtUp:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// sentIndex maps the transaction ids of the bot's own events, as /sync
+// shows them to the device that sent them, to their event ids. A
+// homeserver records a transaction id only once the send request
+// completes: a process killed with a request in flight leaves an event
+// the homeserver would make again on the next process's retry (Dendrite
+// does). The next process sees that event in its first /sync, with its
+// transaction id, and does not send it again. Bounded: the oldest
+// entries go first.
+type sentIndex struct {
+	mu    sync.Mutex
+	ids   map[string]string
+	order []string
+}
+
+const maxSentIndex = 4096
+
+func (x *sentIndex) add(txn, evID string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, ok := x.ids[txn]; ok {
+		return
+	}
+	x.ids[txn] = evID
+	x.order = append(x.order, txn)
+	if len(x.order) > maxSentIndex {
+		delete(x.ids, x.order[0])
+		x.order = x.order[1:]
+	}
+}
+
+func (x *sentIndex) get(txn string) (string, bool) {
+	if txn == "" {
+		return "", false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	id, ok := x.ids[txn]
+	return id, ok
 }
 
 // Typing shows "typing…" in chat for a few seconds.

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/hermes-gateway/hermes/pkg/platform"
@@ -27,4 +28,23 @@ func TestEmptyAnswerIsUndeliverable(t *testing.T) {
 	_, err = a.Send(context.Background(), platform.Outbound{Chat: "!r:example.org", ReplyTo: "$e", Key: "answer", Text: " \n"})
 	require.ErrorIs(t, err, platform.ErrUndeliverable)
 	require.Equal(t, platform.StateConnecting, a.Status().State)
+}
+
+func TestSentIndex(t *testing.T) {
+	x := sentIndex{ids: map[string]string{}}
+	_, ok := x.get("")
+	require.False(t, ok, "a random transaction id is never looked up")
+	x.add("t1", "$first")
+	x.add("t1", "$second") // the first event with an id stays its event
+	id, ok := x.get("t1")
+	require.True(t, ok)
+	require.Equal(t, "$first", id)
+	for i := range maxSentIndex {
+		x.add(fmt.Sprint("t", i+2), "$e")
+	}
+	_, ok = x.get("t1")
+	require.False(t, ok, "the oldest goes first")
+	_, ok = x.get(fmt.Sprint("t", maxSentIndex+1))
+	require.True(t, ok)
+	require.Len(t, x.ids, maxSentIndex)
 }
