@@ -12,7 +12,9 @@
 //   - a repeated Send is a no-op on the wire: each event's transaction id
 //     is derived from the message answered (Outbound.ReplyTo, Key and the
 //     part's index), and a homeserver answers a repeated transaction id
-//     from the same access token with the event it already made;
+//     from the same access token with the event it already made; an event
+//     whose request a crash cut off (which the homeserver may not have
+//     recorded) is found in the next process's first /sync instead;
 //   - invites from allowed users (platform.Access) are joined; others are
 //     declined, so a stranger's invite does not hang unanswered;
 //   - encrypted rooms are not read: an m.room.encrypted event arrives as
