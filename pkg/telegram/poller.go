@@ -72,7 +72,8 @@ type PollerOptions struct {
 	BackoffMin, BackoffMax time.Duration
 	// ConflictRetryMin and ConflictRetryMax bound the wait after a 409:
 	// default 1s, doubling with every 409 in a row up to 30s (1, 2, 4, 8,
-	// 16, 30, 30 … s), back to the minimum once a poll succeeds. Most
+	// 16, 30, 30 … s), back to the minimum once a long poll completes
+	// (held to its end, or with updates) without a 409. Most
 	// conflicts are short (our own predecessor's long poll, still held by
 	// Telegram after a restart; an instance being stopped), and each second
 	// of the wait is a second nobody is answered; a conflict that lasts
@@ -223,7 +224,16 @@ func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
 				p.log.Debug("telegram: update not stored; fetching it again", "err", err, "retry_in", wait)
 				break
 			}
-			failures, conflicts = 0, 0
+			failures = 0
+			if timeout > 0 || len(batch) > 0 {
+				// A long poll that nobody cut short: the conflict is
+				// over. A poll that asked not to be held (the first after
+				// a 409) proves nothing: another instance still polling
+				// would cut our next long poll, and the backoff must go
+				// on growing, or two instances would kick each other
+				// every second.
+				conflicts = 0
+			}
 			p.setState(StateConnected, "")
 			wait = p.emptyPollWait(len(batch), timeout, p.clock.Now().Sub(began))
 			if wait > 0 {

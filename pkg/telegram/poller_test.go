@@ -237,13 +237,18 @@ func TestPollerConflictBacksOffAndResets(t *testing.T) {
 	require.Contains(t, logs.String(), "hermes setup telegram --mode poll")
 
 	// The other side goes away: the next retry succeeds and says so at once
-	// (a poll that is not held), then long-polls again.
+	// (a poll that is not held), then long-polls again, and that long
+	// poll completes (with an update).
 	require.NoError(t, c.DeleteWebhook(ctx))
 	clk.Advance(30 * time.Second)
 	states.waitFor(t, StateConnected)
 	require.NoError(t, srv.WaitForLongPoll(ctx))
+	first := srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "in between"})
+	require.Equal(t, first, sink.next(t).update.UpdateID)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
 
-	// A new conflict starts again from a second: the success reset it.
+	// A new conflict starts again from a second: the completed poll reset
+	// the backoff.
 	require.NoError(t, c.SetWebhook(ctx, "http://127.0.0.1:9/hook", "s3cret", nil))
 	require.Equal(t, time.Second, clk.nextSleep(t))
 	require.Equal(t, StateConflict, p.State().Name)
@@ -261,7 +266,8 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	clk := newFakeClock()
 	states := newStateLog()
 	p := NewPoller(c, PollerOptions{Clock: clk, OnState: states.on})
-	startPoller(t, p, 0, newRecordingSink().sink)
+	sink := newRecordingSink()
+	startPoller(t, p, 0, sink.sink)
 	states.waitFor(t, StateConnected)
 	require.NoError(t, srv.WaitForLongPoll(ctx))
 
@@ -273,9 +279,29 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	require.Equal(t, ConflictDetail, st.Detail)
 	require.Equal(t, DefaultConflictRetryMin, clk.nextSleep(t), "retried within a second")
 
-	// The other instance is gone (its getUpdates returned): ours succeeds.
+	// Our retry is not held and succeeds (the other's poll was not held
+	// either), and we long-poll again...
 	clk.Advance(DefaultConflictRetryMin)
 	states.waitFor(t, StateConnected)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
+	// ...until the other instance, still there, polls again: the backoff
+	// goes on from where it was, or two instances would kick each other
+	// every second for as long as both run.
+	require.NoError(t, other.Call(ctx, "getUpdates", url.Values{"timeout": {"0"}}, nil))
+	states.waitFor(t, StateConflict)
+	require.Equal(t, 2*DefaultConflictRetryMin, clk.nextSleep(t))
+	clk.Advance(2 * DefaultConflictRetryMin)
+	states.waitFor(t, StateConnected)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
+
+	// The other instance is gone for a while: our long poll completes
+	// (here with a message), which resets the backoff.
+	id := srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "hello"})
+	require.Equal(t, id, sink.next(t).update.UpdateID)
+	require.NoError(t, srv.WaitForLongPoll(ctx))
+	require.NoError(t, other.Call(ctx, "getUpdates", url.Values{"timeout": {"0"}}, nil))
+	states.waitFor(t, StateConflict)
+	require.Equal(t, DefaultConflictRetryMin, clk.nextSleep(t))
 }
 
 func TestPollerAnswersSecondsAfterAFiveSecondConflict(t *testing.T) {
