@@ -37,9 +37,10 @@ config with you as admin, and restarts the gateway through systemd. On a
 terminal it asks for what the flags do not give: the homeserver, the token
 (not echoed) and your own Matrix user id.
 
-Get a token for the bot's account by logging in once as the bot (Element:
-Settings → Help & About → Access Token, then close that session without
-logging out, which would revoke the token; or POST /_matrix/client/v3/login).
+Get a token for the bot's account by logging in once as the bot: Element
+shows the session's access token under Settings → Help & About (then close
+that session without logging out, which would revoke the token), or
+POST /_matrix/client/v3/login returns one.
 Encrypted rooms are not supported: invite the bot to an unencrypted room.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return setupMatrix(cmd, s) },

@@ -26,6 +26,8 @@ const typingFor = 10 * time.Second
 // with a transaction id derived from what it answers, so that sending the
 // same Outbound again (after a crash) makes no new event. On an error the
 // parts sent so far are in Sent.IDs; sending again sends only the rest.
+// Until Run has caught up after a start, a Send waits for it (at most
+// catchUpWait), so it knows what the previous process sent.
 func (a *Adapter) Send(ctx context.Context, m platform.Outbound) (platform.Sent, error) {
 	room := id.RoomID(m.Chat)
 	if strings.TrimSpace(m.Text) == "" {
