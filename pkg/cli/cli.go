@@ -45,8 +45,8 @@ type silentError struct{ error }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "hermes",
-		Short:         "Run your agent's Telegram gateway as a systemd user service",
+		Use:   "hermes",
+		Short: "Run your agent's Telegram gateway as a systemd user service",
 		Long: `hermes installs the Hermes gateway (hermes-gateway(1)) as a socket-activated
 systemd user-unit set and manages it through systemd: start, stop and restart
 as systemd jobs waited on until the gateway is ready, status and doctor with

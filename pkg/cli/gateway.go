@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -244,29 +243,8 @@ func failure(ctx context.Context, op string, jobErr error, st systemd.UnitState,
 	if inv == "" {
 		inv = "current"
 	}
-	writeFailure(out, st, runLines(jctx, svc, inv, 20))
+	writeFailure(out, st, journal.ReadRun(jctx, journal.Query{Unit: svc, Invocation: inv, Lines: 20}))
 	return silentError{errors.New(op + " failed")}
-}
-
-// runLines reads the journal lines of one run that failed. The job's
-// result can come back before journald has stored the run's last lines
-// (systemd's "Failed with result…" among them): read again, for up to two
-// seconds, until the line that ends the run is there.
-func runLines(ctx context.Context, unit, inv string, lines int) []journal.Entry {
-	var es []journal.Entry
-	for i := 0; i < 20; i++ {
-		var err error
-		es, err = journal.Read(ctx, journal.Query{Unit: unit, Invocation: inv, Lines: lines})
-		if err == nil && slices.ContainsFunc(es, func(e journal.Entry) bool { return e.EndsRun(unit) }) {
-			return es
-		}
-		select {
-		case <-ctx.Done():
-			return es
-		case <-time.After(100 * time.Millisecond): // polling journald: it has no signal for "stored"
-		}
-	}
-	return es
 }
 
 // writeFailure says how the unit ended up after a failed job: its state,

@@ -93,7 +93,7 @@ func failureText(ctx context.Context, unit string) string {
 	}
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return alertText(unit, f, runLines(jctx, unit, "current", 8))
+	return alertText(unit, f, journal.ReadRun(jctx, journal.Query{Unit: unit, Invocation: "current", Lines: 8}))
 }
 
 // alertText is the alert: how the unit failed, by exit status and name,

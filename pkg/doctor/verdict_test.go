@@ -192,8 +192,8 @@ func TestTheSocketAndAMissingService(t *testing.T) {
 
 func TestLingerIsASentenceInEachState(t *testing.T) {
 	for _, tc := range []struct {
-		name, out string
-		err, ctxErr error
+		name, out        string
+		err, ctxErr      error
 		state, says, fix string
 	}{
 		{"on", "yes\n", nil, nil, LingerOn, "lingering is on: your user manager runs without a login session", ""},

@@ -470,6 +470,28 @@ func (e Entry) FromSystemd() bool {
 	return e.Fields["USER_UNIT"] != "" || comm == "systemd" || comm == "systemd-executor" || strings.HasPrefix(comm, "(")
 }
 
+// ReadRun reads the lines of one run of a unit that has ended (q names the
+// run: an invocation, or Since). The job that ran it can report before
+// journald has stored the run's last lines (systemd's "Failed with
+// result…" among them): it reads again, for up to two seconds, until the
+// line that ends the run is there, and returns what it has either way.
+func ReadRun(ctx context.Context, q Query) []Entry {
+	var es []Entry
+	for i := 0; i < 20; i++ {
+		var err error
+		es, err = Read(ctx, q)
+		if err == nil && slices.ContainsFunc(es, func(e Entry) bool { return e.EndsRun(q.Unit) }) {
+			return es
+		}
+		select {
+		case <-ctx.Done():
+			return es
+		case <-time.After(100 * time.Millisecond): // journald has no signal for "stored"
+		}
+	}
+	return es
+}
+
 // EndsRun reports whether the entry is the manager saying a run of unit is
 // over ("Stopped", "Deactivated successfully", "Failed with result…",
 // "Failed to start…"): after it, the run's lines are all in the journal.
