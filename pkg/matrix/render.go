@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -128,8 +129,10 @@ func split(markdown string, limit int) []string {
 	if fits(markdown) {
 		return []string{markdown}
 	}
-	return pack(paragraphs(markdown), "\n\n", limit, fits, func(p string) []string {
-		if open, body, ok := fenced(p); ok {
+	parts := pack(paragraphs(markdown), "\n\n", limit, fits, func(p string) []string {
+		// (An opening line longer than a language name is not worth
+		// repeating in every part; such a block is cut as plain lines.)
+		if open, body, ok := fenced(p); ok && len(open) <= 100 {
 			// A code block cut in two is two code blocks: each part
 			// gets the opening fence (with its language) and a closing
 			// one, so the second half is not read as Markdown.
@@ -148,6 +151,8 @@ func split(markdown string, limit int) []string {
 			return cutLine(line, fits)
 		})
 	})
+	// A blank line left alone between two cuts is not worth an event.
+	return slices.DeleteFunc(parts, func(p string) bool { return strings.TrimSpace(p) == "" })
 }
 
 // fenced recognises a paragraph that is one fenced code block: its

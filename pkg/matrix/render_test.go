@@ -35,17 +35,21 @@ func TestSplit(t *testing.T) {
 		name  string
 		text  string
 		parts int
+		dense bool // every part but the last more than half full
 	}{
-		{"short", "hello", 1},
-		{"paragraphs", strings.Repeat(para(300)+"\n\n", 20), 0},
-		{"one long line", strings.Repeat("x", 5*limit), 0},
-		{"one long line of multibyte characters", strings.Repeat("é€😀", limit), 0},
-		{"fenced block kept whole", para(800) + "\n\n" + fence + "\n\n" + para(800), 3},
-		{"fenced block too long for one part", bigFence, 0},
+		{"short", "hello", 1, true},
+		{"paragraphs", strings.Repeat(para(300)+"\n\n", 20), 0, true},
+		{"one long line", strings.Repeat("x", 5*limit), 0, true},
+		{"one long line of multibyte characters", strings.Repeat("é€😀", limit), 0, true},
+		{"fenced block kept whole", para(800) + "\n\n" + fence + "\n\n" + para(800), 3, false},
+		{"fenced block too long for one part", bigFence, 0, true},
+		{"fence with an opening line longer than a part", "```" + strings.Repeat("x", 3*limit) + "\n", 0, false},
+		{"fence with a long opening line and a body", "```" + strings.Repeat("é€😀 ", 300) + "\ncode\n```", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			parts := split(tt.text, limit)
+			require.NotEmpty(t, parts)
 			if tt.parts > 0 {
 				require.Len(t, parts, tt.parts)
 			}
@@ -54,7 +58,7 @@ func TestSplit(t *testing.T) {
 				require.True(t, utf8.ValidString(p), "part %d cut inside a character", i)
 				require.NotEmpty(t, strings.TrimSpace(p), "part %d", i)
 			}
-			if len(parts) > 1 {
+			if len(parts) > 1 && tt.dense {
 				// Not a part more than needed: each but the last is more
 				// than half full.
 				for _, p := range parts[:len(parts)-1] {
@@ -95,4 +99,30 @@ func TestTxnID(t *testing.T) {
 		require.NotEqual(t, id, other)
 	}
 	require.Empty(t, txnID(platform.Outbound{Chat: m.Chat, Key: "back"}, 0), "nothing to derive from: the client picks a random id")
+}
+
+// FuzzSplit: whatever the agent writes, every part fits and no part is
+// cut inside a character.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{"hello", "a\n\nb", "```go\nx\n```", strings.Repeat("é€😀 ", 300), "<b>&amp;</b>\n~~~\n" + strings.Repeat("y", 2000)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.TrimSpace(s) == "" || !utf8.ValidString(s) {
+			return
+		}
+		const limit = 700
+		parts := split(s, limit)
+		if len(parts) == 0 {
+			t.Fatal("nothing to send for a text with something in it")
+		}
+		for i, p := range parts {
+			if size := textContent(p).size(); size > limit {
+				t.Fatalf("part %d is %d bytes, over %d", i, size, limit)
+			}
+			if !utf8.ValidString(p) {
+				t.Fatalf("part %d cut inside a character: %q", i, p)
+			}
+		}
+	})
 }
