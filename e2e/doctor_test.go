@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -115,7 +114,7 @@ func TestDoctorOnAHealthyInstallAndOnEachProblem(t *testing.T) {
 	e.systemctlOK("restart", svc)
 	for i := 0; i < 4; i++ {
 		pid := e.mainPID()
-		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		sigkill(t, pid)
 		require.Eventually(t, func() bool { return e.prop(svc, "ActiveState") == "active" && e.mainPID() != pid }, 30*time.Second, 10*time.Millisecond)
 	}
 	rep, code = runDoctor(t, lingerOn)
@@ -147,8 +146,8 @@ func TestOneAlertWhenTheGatewayDiesForGoodNoneForAPlannedRestart(t *testing.T) {
 
 	// The storm: kill every new process until systemd gives up.
 	for i := 0; i < 100 && e.prop(svc, "ActiveState") != "failed"; i++ {
-		if pid, _ := strconv.Atoi(e.prop(svc, "MainPID")); pid > 0 {
-			syscall.Kill(pid, syscall.SIGKILL)
+		if pid, _ := strconv.Atoi(e.prop(svc, "MainPID")); pid > 1 {
+			sigkill(t, pid)
 		}
 		require.Eventually(t, func() bool {
 			s := e.prop(svc, "ActiveState")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +148,15 @@ func (e *env) mainPID() int {
 	pid, err := strconv.Atoi(e.prop(svc, "MainPID"))
 	require.NoError(e.t, err)
 	return pid
+}
+
+// sigkill kills the gateway process pid, and nothing else: a MainPID of 0
+// (no process at that moment) must never become kill(0), which is this
+// test's whole process group, and the runner that started it.
+func sigkill(t *testing.T, pid int) {
+	t.Helper()
+	require.Greater(t, pid, 1, "no gateway process to kill")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 }
 
 func (e *env) client() *control.Client { return control.NewClient(control.DefaultSocketPath()) }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,7 +126,7 @@ func TestKilledGatewayIsRestarted(t *testing.T) {
 	old := e.status().PID
 	n0, _ := strconv.Atoi(e.prop(svc, "NRestarts"))
 
-	require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
+	sigkill(t, old)
 	var st *control.Status
 	require.Eventually(t, func() bool {
 		st = e.status()

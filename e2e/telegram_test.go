@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -135,7 +134,7 @@ func TestNothingLostOrRepeatedAcrossRestartsAndKills(t *testing.T) {
 		e.systemctlOK("restart", svc)
 		pid := e.mainPID()
 		kills = append(kills, time.Now())
-		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		sigkill(t, pid)
 		require.Eventually(t, func() bool { return e.prop(svc, "ActiveState") == "active" && e.mainPID() != pid }, 30*time.Second, 10*time.Millisecond)
 	}
 	wg.Wait()

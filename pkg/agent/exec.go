@@ -284,6 +284,11 @@ func writeHistory(h []Message) (string, error) {
 
 // killGroup sends SIGKILL to process group pgid.
 func killGroup(pgid int) error {
+	if pgid <= 1 {
+		// -0 would be the gateway's own group, -1 every process it may
+		// signal: never.
+		return fmt.Errorf("exec: refusing to kill process group %d", pgid)
+	}
 	err := syscall.Kill(-pgid, syscall.SIGKILL)
 	if errors.Is(err, syscall.ESRCH) {
 		return os.ErrProcessDone
