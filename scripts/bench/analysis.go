@@ -67,7 +67,7 @@ func (rp *report) explain(key string) string {
 		if stop := med(r, "restart.hermes.sd.stop"); known(stop) {
 			s += fmt.Sprintf(" Its stop (SIGTERM, the drain, the exit, the reaping) takes %s ms against the floor's %s ms.", f(stop), f(med(r, "restart.floor.sd.stop")))
 		}
-		s += " What the gateway does not control:\n\n"
+		s += " Where the rest goes:\n\n"
 		if hb, fb := med(r, "restart.hermes.sd.between"), med(r, "restart.floor.sd.between"); known(hb, fb) {
 			s += fmt.Sprintf("- *between*: %s ms for hermes and %s ms for the floor, which does nothing in it: the manager creates the new cgroup, forks, and moves the child into the cgroup before it logs `Starting…`.\n", f(hb), f(fb))
 		}
@@ -78,7 +78,9 @@ func (rp *report) explain(key string) string {
 			}
 			s += "\n"
 		}
-		if cli, ready := med(r, "restart.cli.wall"), med(r, "restart.cli.ready"); known(cli, ready) {
+		if cli, ready := med(r, "restart.cli.wall"), med(r, "restart.cli.ready"); known(cli, ready) && ready >= job && cli >= ready {
+			// Medians of different runs: only a breakdown when they
+			// are in order.
 			s += fmt.Sprintf("- the command around the job: `hermes gateway restart` takes %s ms from exec to exit and the new process is READY %s ms after the exec, so %s ms go before or beside the job (the command's own start, its D-Bus connection, reading the unit, asking the gateway for its in-flight count) and %s ms after READY (reading the unit again, asking the new process for its version).\n",
 				f(cli), f(ready), f(ready-job), f(cli-ready))
 		}
@@ -176,9 +178,12 @@ func (rp *report) explain(key string) string {
 		offered := float64(tputChats) * float64(time.Second) / float64(tputPerChat)
 		kept := fmt.Sprintf("the offered %s a second were kept up with (%s on average)", f(offered), f(mean))
 		if mean < 0.97*offered {
-			kept = fmt.Sprintf("the offered %s a second were not kept up with: %s on average, the unconfirmed backlog growing to %s; the backlog row (%s a second) is the ceiling on this machine, with the fake and the injector on the same cores", f(offered), f(mean), f(r.Get("msg.lag").Max()), f(r.Get("msg.burst").Median()))
+			kept = fmt.Sprintf("the offered %s a second were not kept up with: %s on average, the unconfirmed backlog growing to %s", f(offered), f(mean), f(r.Get("msg.lag").Max()))
+			if b := r.Get("msg.burst"); b.N() > 0 {
+				kept += fmt.Sprintf("; the backlog row (%s a second) is the ceiling on this machine, with the fake and the injector on the same cores", f(b.Median()))
+			}
 		}
-		return fmt.Sprintf("Each update is received in a store transaction of its own, so durable ingest is bounded by the disk's sync rate and the CPU: %s. Replies are paced by the sender (Telegram's global limit for a bot): %s a second meanwhile (median), so under this load turns queue up in the store and are answered in order, across restarts. Writing a whole getUpdates batch in one transaction would divide the syncs per update by the batch's size, if a higher ceiling is ever needed.",
+		return fmt.Sprintf("Durable ingest: %s. Replies are paced by the sender (Telegram's global limit for a bot): %s a second meanwhile (median), so under this load turns queue up in the store, to be answered in order.",
 			kept, f(med(r, "msg.replies")))
 	case "webhook":
 		a, rf, fl := r.Get("webhook.answered"), r.Get("webhook.refused"), r.Get("webhook.failed")
@@ -213,22 +218,26 @@ func (rp *report) explain(key string) string {
 	return ""
 }
 
-// topFunction reads `go tool pprof -top` output and names the first
-// function listed (the one with the most flat time) with its flat share.
+// topFunction reads `go tool pprof -top` output (in any order) and names
+// the function with the largest flat share, with that share.
 func topFunction(top string) string {
-	lines := strings.Split(top, "\n")
-	for i, l := range lines {
-		if !strings.Contains(l, "flat%") {
+	best, bestPct := "", -1.0
+	header := false
+	for _, l := range strings.Split(top, "\n") {
+		if strings.Contains(l, "flat%") {
+			header = true
 			continue
 		}
-		for _, d := range lines[i+1:] {
-			fs := strings.Fields(d)
-			if len(fs) >= 6 {
-				return fmt.Sprintf("`%s` (%s of the samples)", strings.Join(fs[5:], " "), fs[1])
-			}
+		fs := strings.Fields(l)
+		if !header || len(fs) < 6 {
+			continue
+		}
+		var pct float64
+		if _, err := fmt.Sscanf(fs[1], "%f%%", &pct); err == nil && pct > bestPct {
+			best, bestPct = fmt.Sprintf("`%s` (%s of the samples)", strings.Join(fs[5:], " "), fs[1]), pct
 		}
 	}
-	return ""
+	return best
 }
 
 // analysis is a missed target's reason, from this run's figures.
