@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,6 +65,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\nbench: the report must name the revision it measured; run me in the git checkout\n", err)
 		os.Exit(2)
 	}
+	// What this run writes (an earlier run's report and pictures) is no
+	// part of what it measures.
+	ownOutput := func(p string) bool {
+		return filepath.Clean(p) == filepath.Clean(*out) ||
+			(filepath.Dir(filepath.Clean(p)) == filepath.Clean(*svgDir) && strings.HasSuffix(p, ".svg"))
+	}
+	tree.Changes = slices.DeleteFunc(tree.Changes, ownOutput)
 	if len(tree.Changes) > 0 {
 		if !*allowDirty {
 			fmt.Fprintf(os.Stderr, "bench: the tree has %d uncommitted or untracked paths (%s), so the figures would belong to no revision.\n"+
@@ -131,6 +139,7 @@ func main() {
 	// Other people's edits while it ran (the floor and the update phase's
 	// versions are built during the run, from the tree as it is then).
 	if after, err := readTree(root); err == nil {
+		after.Changes = slices.DeleteFunc(after.Changes, ownOutput)
 		if after.Revision != tree.Revision || strings.Join(after.Changes, "\n") != strings.Join(tree.Changes, "\n") {
 			end := "clean"
 			if len(after.Changes) > 0 {
