@@ -21,6 +21,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/httpserve"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
@@ -401,7 +402,9 @@ func (g *Gateway) exit(code int, reason string) int {
 	case ExitStopped, ExitRestart:
 		g.log.Info(fmt.Sprintf("exit %d: %s", code, reason), events.Exit.With("code", code, "reason", reason)...)
 	default:
-		g.log.Error(fmt.Sprintf("exit %d: %s", code, reason), events.Exit.With("code", code, "reason", reason)...)
+		msg := fmt.Sprintf("exit %d: %s", code, reason)
+		g.log.Error(msg, events.Exit.With("code", code, "reason", reason)...)
+		journal.LastWords(os.Stderr, msg)
 	}
 	return code
 }

@@ -17,6 +17,8 @@ import (
 // sandbox: the unit as rendered cannot run on this system.
 type SandboxError struct {
 	Status exitstatus.Status
+	// Invocation is the failed run's invocation id.
+	Invocation string
 	// Lines are the journal lines about the unit from that start (the
 	// manager's own: the gateway never ran).
 	Lines []string
@@ -48,7 +50,6 @@ func (e *SandboxError) Error() string {
 // namespace-based directives and started once more; asked for the full
 // sandbox, it reports which step failed and what to do.
 func startChecked(ctx context.Context, sd Systemd, o *Options, res *Result, say func(string, ...any), auto bool) error {
-	began := time.Now()
 	err := startOnce(ctx, sd)
 	if err == nil {
 		return nil
@@ -57,7 +58,7 @@ func startChecked(ctx context.Context, sd Systemd, o *Options, res *Result, say 
 	if !errors.As(err, &se) {
 		return err
 	}
-	se.Lines = o.managerLines(ctx, began)
+	se.Lines = o.managerLines(ctx, se.Invocation)
 	se.report(say)
 	if !auto || o.Params.Sandbox != units.SandboxFull {
 		return err
@@ -93,10 +94,9 @@ func startChecked(ctx context.Context, sd Systemd, o *Options, res *Result, say 
 	if rerr := sd.ResetFailed(ctx, units.Service); rerr != nil {
 		return rerr
 	}
-	began = time.Now()
 	if err := startOnce(ctx, sd); err != nil {
 		if errors.As(err, &se) {
-			se.Lines = o.managerLines(ctx, began)
+			se.Lines = o.managerLines(ctx, se.Invocation)
 			se.report(say)
 		}
 		return fmt.Errorf("even with --sandbox=minimal: %w", err)
@@ -118,7 +118,7 @@ func startOnce(ctx context.Context, sd Systemd) error {
 	}
 	if st.ExecMainCode == systemd.CLDExited {
 		if s := exitstatus.Explain(int(st.ExecMainStatus)); s.Sandbox {
-			return &SandboxError{Status: s}
+			return &SandboxError{Status: s, Invocation: st.InvocationID}
 		}
 	}
 	if jobErr == nil {
@@ -131,19 +131,19 @@ func startOnce(ctx context.Context, sd Systemd) error {
 	return fmt.Errorf("%w; see `hermes gateway logs --invocation current`", jobErr)
 }
 
-func (o *Options) managerLines(ctx context.Context, since time.Time) []string {
+// managerLines reads the failed run's lines (by its invocation, so no
+// earlier run's end is taken for this one's).
+func (o *Options) managerLines(ctx context.Context, invocation string) []string {
 	if o.ManagerLines != nil {
-		return o.ManagerLines(ctx, units.Service, since)
+		return o.ManagerLines(ctx, units.Service, invocation)
+	}
+	if invocation == "" {
+		invocation = "current"
 	}
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	// A second of slack: journalctl --since has a second's resolution.
-	entries := journal.ReadRun(jctx, journal.Query{Unit: units.Service, Since: since.Add(-time.Second).Format("2006-01-02 15:04:05"), Lines: 20})
 	var lines []string
-	for _, e := range entries {
-		if e.Time.Before(since.Add(-50 * time.Millisecond)) {
-			continue
-		}
+	for _, e := range journal.ReadRun(jctx, journal.Query{Unit: units.Service, Invocation: invocation, Lines: 20}) {
 		lines = append(lines, e.Time.Format("15:04:05.000")+" "+e.Message)
 	}
 	return lines

@@ -10,7 +10,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
@@ -46,10 +45,10 @@ type Options struct {
 	// keep what is installed, else full, falling back to minimal when the
 	// first start shows that this system cannot build the full sandbox.
 	Sandbox string
-	// ManagerLines returns the journal lines about unit since a time (the
-	// manager's own among them: a unit that failed to start has no others);
-	// nil reads the user journal.
-	ManagerLines func(ctx context.Context, unit string, since time.Time) []string
+	// ManagerLines returns the journal lines of one run (an invocation id)
+	// of unit, the manager's own among them: a unit that failed to start
+	// has no others; nil reads the user journal.
+	ManagerLines func(ctx context.Context, unit, invocation string) []string
 }
 
 // SandboxAuto is Options.Sandbox's "decide for me", as the CLI spells it.

@@ -113,7 +113,7 @@ func (f *fakeManager) options(sandbox string, out *bytes.Buffer) Options {
 		Sandbox: sandbox,
 		Out:     out,
 		Linger:  func(context.Context) (string, error) { return "= linger: already enabled", nil },
-		ManagerLines: func(context.Context, string, time.Time) []string {
+		ManagerLines: func(context.Context, string, string) []string {
 			return []string{"hermes-gateway.service: Failed to drop capabilities: Operation not permitted"}
 		},
 	}

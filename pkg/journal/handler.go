@@ -25,6 +25,22 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// LastWords writes msg to w (the process's stderr) as an error line when
+// stderr is the journal stream, and does nothing otherwise (on a terminal
+// the logger already wrote it there). A process that is about to exit with
+// an error calls it after logging msg: journald ties a native entry to its
+// unit by reading the sender's /proc entry when it gets to the datagram,
+// and a process already gone by then leaves the entry without its unit, so
+// `hermes gateway logs` would not show why it failed. A stream's lines are
+// tied to the unit when the stream is opened, so this copy always is. The
+// reason is then in the journal twice; that is the price of never missing.
+func LastWords(w io.Writer, msg string) {
+	if ok, _ := sdjournal.StderrIsJournalStream(); !ok {
+		return
+	}
+	fmt.Fprintf(w, "<3>%s\n", strings.ReplaceAll(msg, "\n", " "))
+}
+
 // Handler is a slog.Handler that writes to journald natively. Attributes
 // become fields: upper-cased, with every character journald does not allow
 // in a name replaced by '_' (so "update_id" is UPDATE_ID and a group "http"
