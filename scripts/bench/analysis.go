@@ -96,7 +96,7 @@ func (rp *report) explain(key string) string {
 		} else {
 			s += fmt.Sprintf("Behind the socket units %s connections were refused over %d restarts (see the remarks for the errors); otherwise they wait in the socket's backlog, which systemd holds", num(ref.Sum()), ref.N())
 		}
-		s += fmt.Sprintf(", so the longest request (%s ms, median) lasts about as long as the restart job (%s ms idle, median; the old process stops serving at STOPPING=1, the new one serves from READY=1: see the timeline).",
+		s += fmt.Sprintf(". The longest request: %s ms (median), against a restart job of %s ms (idle, median); the old process stops serving at STOPPING=1, the new one serves from READY=1 (see the timeline).",
 			f(med(r, "restart.cli.probe.stall")), f(med(r, "restart.hermes.job")))
 		if refA.N() > 0 {
 			s += fmt.Sprintf(" Baseline (a) refuses %s connections per restart (median) while its socket is gone, and resets what the old process had accepted but not served (the failed requests).", f(refA.Median()))
@@ -104,8 +104,8 @@ func (rp *report) explain(key string) string {
 		if g := r.Get("restart.field.gap"); g.N() > 0 {
 			s += fmt.Sprintf(" Baseline (b) leaves its client without an answer for %s ms (median) with RestartSec=%s.", f(g.Median()), fieldRestartSec)
 		}
-		if known(med(r, "restart.self.serve")) {
-			s += " hermes's own self restart (exit 75) takes longer than its restart job because of RestartSec=: see section 2."
+		if self, job := med(r, "restart.self.serve"), med(r, "restart.hermes.job"); known(self, job) && self > job {
+			s += fmt.Sprintf(" hermes's own self restart (exit 75) takes %s ms from asking to an answer (median), longer than its restart job: RestartSec=, see section 2.", f(self))
 		}
 		return s
 	case "self":
@@ -164,11 +164,7 @@ func (rp *report) explain(key string) string {
 		if !known(conf, rt) {
 			return ""
 		}
-		s := fmt.Sprintf("Medians: an update is confirmed %s ms after the injection (the fake answers the waiting long poll; the gateway stores the update, then confirms it with its next getUpdates) and answered %s ms after it.", f(conf), f(rt))
-		if v := r.Info["msg.syncs"]; v != "" {
-			s += " What a durable update costs, counted: " + v + "."
-		}
-		return s
+		return fmt.Sprintf("Medians: an update is confirmed %s ms after the injection (the fake answers the waiting long poll; the gateway stores the update, then confirms it with its next getUpdates) and answered %s ms after it.", f(conf), f(rt))
 	case "tput":
 		tp := r.Get("msg.tput")
 		if tp.N() == 0 {
@@ -191,7 +187,7 @@ func (rp *report) explain(key string) string {
 			return ""
 		}
 		if rf.Sum() == 0 && fl.Sum() == 0 {
-			return fmt.Sprintf("As with the control socket: deliveries wait in the webhook socket's backlog (Backlog=%s, held by systemd) while no process serves; in %d restarts none was refused or failed, and the longest (%s ms, median) took about as long as the restart job (%s ms, median).",
+			return fmt.Sprintf("As with the control socket: deliveries wait in the webhook socket's backlog (Backlog=%s, held by systemd) while no process serves; in %d restarts none was refused or failed; the longest delivery took %s ms (median), the restart job %s ms (median).",
 				or(fa.WebhookBacklog, "?"), a.N(), f(med(r, "webhook.stall")), f(med(r, "webhook.job")))
 		}
 		return fmt.Sprintf("Deliveries wait in the webhook socket's backlog (Backlog=%s, held by systemd) while no process serves; %s were refused and %s failed over %d restarts (see the remarks).",
@@ -251,7 +247,7 @@ func (rp *report) analysis(key string) string {
 		return fmt.Sprintf("%s ms of the command (median) are outside the restart job (%s ms); see *Where a restart goes* in section 1.",
 			f(med(r, "restart.cli.wall")-med(r, "restart.hermes.job")), f(med(r, "restart.hermes.job")))
 	case "stall":
-		return fmt.Sprintf("the longest stall (%s ms) against the longest idle restart job of hermes (%s ms): a client waits as long as the job; see section 1.",
+		return fmt.Sprintf("the longest stall was %s ms; the longest idle restart job of hermes, %s ms; see the table and the timeline of section 1.",
 			f(r.Get("restart.cli.probe.stall").Max()), f(r.Get("restart.hermes.job").Max()))
 	case "refused":
 		return "see the remarks of section 1 for the errors."
