@@ -22,7 +22,7 @@ FUZZTIME ?= 60s
 DURATION ?= 2m
 SEED ?= 0
 
-.PHONY: all build man install test unit e2e demo vet fuzz fuzz-short soak bench clean
+.PHONY: all build man install test unit e2e demo vet fuzz fuzz-short soak bench clean vmtest
 
 all: build
 
@@ -75,6 +75,13 @@ bench: build
 
 demo: build
 	scripts/demo
+
+# The VM suite: a normal user under a real systemd (PID 1, logind, linger,
+# reboots) on Debian 12 (systemd 252), 12 with backports (254) and 13 (257),
+# booted with qemu from images built by debootstrap (cached in
+# ~/.cache/hermes/vm). VMTEST_SUITES picks releases. See scripts/vm/run.
+vmtest:
+	scripts/vm/run $(VMTEST_SUITES)
 
 clean:
 	rm -rf $(BIN)
