@@ -90,7 +90,7 @@ func (l *localPlatform) release() {
 }
 
 func (l *localPlatform) answer(id int64) (control.ChatAnswer, bool, error) {
-	it, err := l.store.Get(platformLocal, id)
+	it, err := l.store.Get(platformLocal, strconv.FormatInt(id, 10))
 	if err != nil || it == nil {
 		return control.ChatAnswer{}, false, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -117,7 +118,7 @@ func (t *telegramPlatform) run(ctx context.Context) {
 			t.fatal(fmt.Sprintf("telegram: read the stored offset: %v", err))
 			return
 		}
-		if err := t.poller.Run(ctx, offset, t.sink); err != nil {
+		if err := t.poller.RunBatch(ctx, offset, t.batchSink); err != nil {
 			if telegram.IsUnauthorized(err) {
 				t.fatal("telegram: the bot token was rejected (401): " + telegram.UnauthorizedDetail)
 				return
@@ -205,6 +206,16 @@ func (t *telegramPlatform) webhookHandler() http.Handler {
 // Telegram be told it was received.
 func (t *telegramPlatform) sink(_ context.Context, u tgbotapi.Update, raw json.RawMessage) error {
 	return t.g.router.Receive(messageFrom(u, raw))
+}
+
+// batchSink stores what one getUpdates returned, and the offset that
+// confirms it, in one transaction.
+func (t *telegramPlatform) batchSink(_ context.Context, us []telegram.Update, next int64) error {
+	ms := make([]router.Message, 0, len(us))
+	for _, u := range us {
+		ms = append(ms, messageFrom(u.Update, u.Raw))
+	}
+	return t.g.router.ReceiveBatch(platformTelegram, ms, strconv.FormatInt(next, 10))
 }
 
 func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {

@@ -39,7 +39,7 @@ func TestAResumedUpdateArrivingAgainIsAnsweredOnce(t *testing.T) {
 				earlier, m, later := msg(user, user, "earlier"), msg(user, user, "once"), msg(user, user, "later")
 				// A killed process left both pending in the inbox.
 				for _, pm := range []Message{earlier, m} {
-					_, err := g.st.Receive(store.Item{Platform: pm.Platform, ID: pm.ID, ChatID: pm.ChatID, Msg: mustJSON(pm)})
+					_, err := g.st.Receive(store.Item{Platform: pm.Platform, ID: storeID(pm.ID), Chat: storeID(pm.ChatID), Msg: mustJSON(pm)}, "")
 					require.NoError(t, err)
 				}
 				n, err := g.r.Resume()
@@ -71,7 +71,7 @@ func TestAResumedUpdateArrivingAgainIsAnsweredOnce(t *testing.T) {
 				g.a.gate <- struct{}{}
 				require.Equal(t, []string{"reply: earlier", "reply: once", "reply: later"}, g.p.wait(t, user, 3))
 				require.Equal(t, []string{"earlier", "once", "later"}, g.a.texts())
-				it, err := g.st.Get(m.Platform, m.ID)
+				it, err := g.st.Get(m.Platform, storeID(m.ID))
 				require.NoError(t, err)
 				require.Equal(t, store.Done, it.State)
 				require.Equal(t, 1, it.Attempts, "one turn started")

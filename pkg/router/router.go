@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -137,22 +138,41 @@ func (r *Router) platform(name string) Platform {
 // Receive records a message durably and queues it. It returns nil only once
 // the message is on disk, so the caller may then confirm it to the
 // platform. A message received before (a redelivery) is not queued again.
+// The platform's cursor moves past it (its id + 1): the local platform
+// numbers its messages from it.
 func (r *Router) Receive(m Message) error {
-	raw, err := json.Marshal(m)
+	return r.ReceiveBatch(m.Platform, []Message{m}, storeID(m.ID+1))
+}
+
+// ReceiveBatch records what one receive cycle brought, and the platform's
+// cursor, in one transaction; then queues what was new.
+func (r *Router) ReceiveBatch(platform string, ms []Message, cursor string) error {
+	items := make([]store.Item, 0, len(ms))
+	byID := make(map[string]Message, len(ms))
+	for _, m := range ms {
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		id := storeID(m.ID)
+		items = append(items, store.Item{ID: id, Chat: storeID(m.ChatID), Msg: raw})
+		byID[id] = m
+	}
+	added, err := r.o.Store.Deliver(platform, items, cursor)
 	if err != nil {
 		return err
 	}
-	added, err := r.o.Store.Receive(store.Item{Platform: m.Platform, ID: m.ID, ChatID: m.ChatID, Msg: raw})
-	if err != nil {
-		return err
+	if len(added) < len(ms) {
+		r.log.Info("redelivered updates ignored: already received", "platform", platform, "count", len(ms)-len(added))
 	}
-	if !added {
-		r.log.Info("redelivered update ignored: already received", "platform", m.Platform, "update_id", m.ID)
-		return nil
+	for _, it := range added {
+		r.Submit(byID[it.ID])
 	}
-	r.Submit(m)
 	return nil
 }
+
+// storeID is a platform id as the store keeps it: an opaque string.
+func storeID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // Resume queues the work a previous process left unfinished, oldest first.
 func (r *Router) Resume() (int, error) {
@@ -324,7 +344,7 @@ func (r *Router) process(m Message) {
 		})
 		return
 	}
-	n, err := r.o.Store.Attempt(m.Platform, m.ID)
+	n, err := r.o.Store.Attempt(m.Platform, storeID(m.ID))
 	if err != nil {
 		// A full disk, say: try again shortly, in this process, so the
 		// message is answered once space returns without a restart.
@@ -394,7 +414,7 @@ func (r *Router) claim(m Message) (release func(), ok bool) {
 		delete(r.claimed, k)
 		r.mu.Unlock()
 	}
-	it, err := r.o.Store.Get(m.Platform, m.ID)
+	it, err := r.o.Store.Get(m.Platform, storeID(m.ID))
 	switch {
 	case err != nil:
 		release()
@@ -454,7 +474,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	if r.ctx.Err() != nil {
 		// Cut short on purpose: not the turn's fault, so it does not count
 		// towards the attempts after which a turn is dropped.
-		if err := r.o.Store.ReleaseAttempt(m.Platform, m.ID); err != nil {
+		if err := r.o.Store.ReleaseAttempt(m.Platform, storeID(m.ID)); err != nil {
 			log.Warn("could not take back the attempt", "err", err)
 		}
 		log.Info("turn abandoned by the drain; it runs again after the restart")
@@ -515,7 +535,7 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	default:
 		// First the one-write record, then the durable one: see the store's
 		// sent log.
-		if err := r.o.Store.MarkSent(m.Platform, m.ID); err != nil {
+		if err := r.o.Store.MarkSent(m.Platform, storeID(m.ID)); err != nil {
 			log.Warn("could not record the send", "err", err)
 		}
 		r.finish(m, store.Done, note)
@@ -529,7 +549,7 @@ func (r *Router) finish(m Message, state, note string) {
 	// Keep trying: an answered message left pending would be answered again
 	// by the next process. The sent log already covers a crash meanwhile.
 	for attempt := 0; ; attempt++ {
-		err := r.o.Store.Finish(m.Platform, m.ID, state, note)
+		err := r.o.Store.Finish(m.Platform, storeID(m.ID), state, note)
 		if err == nil {
 			break
 		}

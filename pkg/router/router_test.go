@@ -203,7 +203,7 @@ func TestAnAllowedUserIsAnsweredOnceEvenWhenRedelivered(t *testing.T) {
 	require.Equal(t, []string{"reply: hello"}, g.p.messages(user))
 	require.Equal(t, []string{"hello"}, g.a.texts())
 
-	it, err := g.st.Get("telegram", m.ID)
+	it, err := g.st.Get("telegram", storeID(m.ID))
 	require.NoError(t, err)
 	require.Equal(t, store.Done, it.State)
 	conv, err := NewHistory(g.st, 20, 10000).Load("telegram", user)
@@ -281,7 +281,7 @@ func TestRestartIsForAdminsAndConfirmsItsOwnUpdate(t *testing.T) {
 	require.Equal(t, []string{"Restarting…"}, g.p.wait(t, admin, 1))
 	require.Eventually(t, func() bool { g.h.mu.Lock(); defer g.h.mu.Unlock(); return len(g.h.restarts) == 1 }, 10*time.Second, time.Millisecond)
 	require.Equal(t, []int64{m.ID}, g.p.confirmed)
-	it, _ := g.st.Get("telegram", m.ID)
+	it, _ := g.st.Get("telegram", storeID(m.ID))
 	require.Equal(t, store.Done, it.State, "done before the exit, so the next process never runs it again")
 	n, err := g.r.TakeRestartNotice()
 	require.NoError(t, err)
@@ -341,10 +341,10 @@ func TestADrainLeavesWorkPendingForTheNextProcess(t *testing.T) {
 func TestATurnThatKeepsFailingAcrossRestartsIsDropped(t *testing.T) {
 	g := newRig(t, nil)
 	m := msg(user, user, "poison")
-	_, err := g.st.Receive(store.Item{Platform: "telegram", ID: m.ID, ChatID: m.ChatID, Msg: mustJSON(m)})
+	_, err := g.st.Receive(store.Item{Platform: "telegram", ID: storeID(m.ID), Chat: storeID(m.ChatID), Msg: mustJSON(m)}, "")
 	require.NoError(t, err)
 	for i := 0; i < 3; i++ { // three processes died in this turn
-		_, err := g.st.Attempt("telegram", m.ID)
+		_, err := g.st.Attempt("telegram", storeID(m.ID))
 		require.NoError(t, err)
 	}
 	_, err = g.r.Resume()
@@ -354,7 +354,7 @@ func TestATurnThatKeepsFailingAcrossRestartsIsDropped(t *testing.T) {
 	sent := g.p.messages(user)
 	require.Len(t, sent, 1)
 	require.True(t, strings.HasPrefix(sent[0], "😞 Sorry"), sent[0])
-	it, _ := g.st.Get("telegram", m.ID)
+	it, _ := g.st.Get("telegram", storeID(m.ID))
 	require.Equal(t, store.Dropped, it.State)
 }
 

@@ -9,7 +9,7 @@ import (
 // version's format), decoding returns an error or an item, never panics.
 func FuzzDecodeItem(f *testing.F) {
 	f.Add([]byte(`{"platform":"telegram","id":5,"chat_id":7,"msg":{"text":"hi"},"state":"pending","attempts":1}`))
-	f.Add([]byte(`{"platform":"telegram","id":"5"}`))
+	f.Add([]byte(`{"platform":"telegram","id":"5","chat":"-7","seq":3}`))
 	f.Add([]byte(`{`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {

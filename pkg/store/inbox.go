@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 var (
-	// bucketInbox holds every incoming update, keyed by platform and update
-	// id, from the moment it is received until long after it is answered:
-	// the record is what makes a redelivered update a no-op.
+	// bucketInbox holds every incoming message, keyed by platform and the
+	// platform's message id, from the moment it is received until long
+	// after it is answered: the record is what makes a redelivered message
+	// a no-op.
 	bucketInbox = []byte("inbox")
-	// bucketOffsets holds, per platform, the next update id to ask for.
-	bucketOffsets = []byte("offsets")
+	// bucketCursors holds, per platform, where receiving resumes: an opaque
+	// string the adapter gave with the batch it confirms (Telegram's next
+	// offset, Matrix's next_batch).
+	bucketCursors = []byte("cursors")
 )
 
 // Item states.
@@ -26,11 +31,15 @@ const (
 	Dropped = "dropped" // gave up after MaxAttempts; the person was told
 )
 
-// Item is one incoming update and what became of it.
+// Item is one incoming message and what became of it. Ids are the
+// platform's, opaque: a Telegram update id in decimal, a Matrix event id.
 type Item struct {
-	Platform string          `json:"platform"`
-	ID       int64           `json:"id"`
-	ChatID   int64           `json:"chat_id"`
+	Platform string `json:"platform"`
+	ID       string `json:"id"`
+	Chat     string `json:"chat"`
+	// Seq is the order of arrival over the whole inbox, given by Deliver:
+	// ids are opaque strings and do not sort ("10" < "9").
+	Seq      uint64          `json:"seq"`
 	Msg      json.RawMessage `json:"msg"`
 	State    string          `json:"state"`
 	Attempts int             `json:"attempts"`
@@ -39,31 +48,48 @@ type Item struct {
 	Note     string          `json:"note,omitempty"`
 }
 
-func inboxKey(platform string, id int64) []byte {
-	k := make([]byte, 0, len(platform)+1+8)
+func inboxKey(platform, id string) []byte {
+	k := make([]byte, 0, len(platform)+1+len(id))
 	k = append(k, platform...)
 	k = append(k, 0)
-	// Big-endian with the sign bit flipped sorts int64s in numeric order.
-	return binary.BigEndian.AppendUint64(k, uint64(id)^(1<<63))
+	return append(k, id...)
 }
 
-// Receive records a new update as pending and advances the platform's
-// offset past it, in one transaction, so that what is confirmed to the
-// platform is always already on disk. It returns false, changing nothing
-// but the offset, when the update was received before: the platform
-// redelivered it, and it must not be answered twice.
-func (s *Store) Receive(it Item) (bool, error) {
-	if it.Platform == "" || it.Platform[0] == 0 {
-		return false, errors.New("store: an item needs a platform")
+// Deliver records a batch of new messages of one platform as pending and
+// stores the platform's cursor, in one transaction (one fsync for the
+// batch), so that what is confirmed upstream is always already on disk. It
+// returns the messages it added, with their Seq; a message received before
+// (the platform redelivered it) is left as it is and not returned: it must
+// not be answered twice. An empty cursor leaves the stored one.
+//
+// A cursor that is a decimal integer, as is the one before it (Telegram's
+// offset, the local platform's counter), never moves back: a redelivered
+// old update must not rewind it.
+func (s *Store) Deliver(platform string, items []Item, cursor string) ([]Item, error) {
+	if platform == "" || platform[0] == 0 {
+		return nil, errors.New("store: a message needs a platform")
 	}
-	added := false
+	var added []Item
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		added = added[:0]
 		in := tx.Bucket(bucketInbox)
-		k := inboxKey(it.Platform, it.ID)
-		if in.Get(k) == nil {
-			it.State = Pending
+		now := time.Now().UTC()
+		for _, it := range items {
+			if it.ID == "" {
+				return fmt.Errorf("a %s message without an id", platform)
+			}
+			it.Platform = platform
+			k := inboxKey(platform, it.ID)
+			if in.Get(k) != nil {
+				continue
+			}
+			seq, err := in.NextSequence()
+			if err != nil {
+				return err
+			}
+			it.Seq, it.State, it.Attempts = seq, Pending, 0
 			if it.Received.IsZero() {
-				it.Received = time.Now().UTC()
+				it.Received = now
 			}
 			b, err := json.Marshal(it)
 			if err != nil {
@@ -72,38 +98,77 @@ func (s *Store) Receive(it Item) (bool, error) {
 			if err := in.Put(k, b); err != nil {
 				return err
 			}
-			added = true
+			added = append(added, it)
 		}
-		return advance(tx, it.Platform, it.ID+1)
+		if cursor == "" {
+			return nil
+		}
+		return setCursor(tx, platform, cursor)
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: record update %s/%d: %w", it.Platform, it.ID, err)
+		return nil, fmt.Errorf("store: record %d %s message(s): %w", len(items), platform, err)
 	}
 	return added, nil
 }
 
-func advance(tx *bolt.Tx, platform string, next int64) error {
-	b := tx.Bucket(bucketOffsets)
-	if cur := b.Get([]byte(platform)); cur != nil && int64(binary.BigEndian.Uint64(cur)) >= next {
-		return nil
+func setCursor(tx *bolt.Tx, platform, cursor string) error {
+	b := tx.Bucket(bucketCursors)
+	if cur := b.Get([]byte(platform)); cur != nil {
+		old, err1 := strconv.ParseInt(string(cur), 10, 64)
+		next, err2 := strconv.ParseInt(cursor, 10, 64)
+		if err1 == nil && err2 == nil && old >= next {
+			return nil
+		}
 	}
-	return b.Put([]byte(platform), binary.BigEndian.AppendUint64(nil, uint64(next)))
+	if err := b.Put([]byte(platform), []byte(cursor)); err != nil {
+		return err
+	}
+	// Kept for a release before schema 2 that `hermes update` rolls back
+	// to when this one fails to come up: it reads its offset here, and
+	// without it would start from Telegram's oldest update and answer again
+	// what this release answered.
+	if n, err := strconv.ParseInt(cursor, 10, 64); err == nil {
+		legacy, err := tx.CreateBucketIfNotExists(bucketOffsetsV1)
+		if err != nil {
+			return err
+		}
+		return legacy.Put([]byte(platform), binary.BigEndian.AppendUint64(nil, uint64(n)))
+	}
+	return nil
 }
 
-// Offset is the next update id to ask the platform for (0: none yet).
-func (s *Store) Offset(platform string) (int64, error) {
-	var off int64
+// Receive records one message; see Deliver.
+func (s *Store) Receive(it Item, cursor string) (bool, error) {
+	added, err := s.Deliver(it.Platform, []Item{it}, cursor)
+	return len(added) == 1, err
+}
+
+// Cursor is the last cursor stored for a platform ("" before the first).
+func (s *Store) Cursor(platform string) (string, error) {
+	var c string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketOffsets).Get([]byte(platform)); v != nil {
-			off = int64(binary.BigEndian.Uint64(v))
-		}
+		c = string(tx.Bucket(bucketCursors).Get([]byte(platform)))
 		return nil
 	})
-	return off, err
+	return c, err
+}
+
+// Offset is a platform's cursor read as a number (Telegram's next update
+// id, the local platform's next message id): 0 before the first.
+func (s *Store) Offset(platform string) (int64, error) {
+	c, err := s.Cursor(platform)
+	if err != nil || c == "" {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(c, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: the %s cursor %q is not a number: %w", platform, c, err)
+	}
+	return n, nil
 }
 
 // Get returns one item, or nil.
-func (s *Store) Get(platform string, id int64) (*Item, error) {
+func (s *Store) Get(platform, id string) (*Item, error) {
 	var it *Item
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketInbox).Get(inboxKey(platform, id))
@@ -115,8 +180,6 @@ func (s *Store) Get(platform string, id int64) (*Item, error) {
 	})
 	return it, err
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 func decodeItem(v []byte, it *Item) error {
 	if err := json.Unmarshal(v, it); err != nil {
@@ -137,15 +200,15 @@ func (e *RecordError) Error() string {
 
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// Unfinished returns the pending items of every platform, oldest first per
-// platform: the work a previous process did not finish. Unreadable records
+// Unfinished returns the pending items of every platform in the order they
+// arrived: the work a previous process did not finish. Unreadable records
 // are returned in skipped, never stop the rest.
 func (s *Store) Unfinished() (items []Item, skipped []error, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
 			var it Item
 			if err := decodeItem(v, &it); err != nil {
-				skipped = append(skipped, fmt.Errorf("key %x: %w", k, err))
+				skipped = append(skipped, fmt.Errorf("key %q: %w", k, err))
 				return nil
 			}
 			if it.State == Pending {
@@ -154,12 +217,21 @@ func (s *Store) Unfinished() (items []Item, skipped []error, err error) {
 			return nil
 		})
 	})
+	slices.SortStableFunc(items, func(a, b Item) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
 	return items, skipped, err
 }
 
 // Attempt counts one more start of an item's work and returns the count:
 // a turn that keeps failing across restarts is dropped after a few.
-func (s *Store) Attempt(platform string, id int64) (int, error) {
+func (s *Store) Attempt(platform, id string) (int, error) {
 	n := 0
 	err := s.update(platform, id, func(it *Item) { it.Attempts++; n = it.Attempts })
 	return n, err
@@ -168,7 +240,7 @@ func (s *Store) Attempt(platform string, id int64) (int, error) {
 // ReleaseAttempt takes back the count of an attempt that was cut short on
 // purpose (a drain that timed out): only a process that died in a turn
 // counts against the turn.
-func (s *Store) ReleaseAttempt(platform string, id int64) error {
+func (s *Store) ReleaseAttempt(platform, id string) error {
 	return s.update(platform, id, func(it *Item) {
 		if it.Attempts > 0 {
 			it.Attempts--
@@ -177,7 +249,7 @@ func (s *Store) ReleaseAttempt(platform string, id int64) error {
 }
 
 // Finish marks an item done (or dropped) with a note.
-func (s *Store) Finish(platform string, id int64, state, note string) error {
+func (s *Store) Finish(platform, id, state, note string) error {
 	return s.update(platform, id, func(it *Item) {
 		it.State, it.Note, it.Finished = state, note, time.Now().UTC()
 	})
@@ -186,13 +258,16 @@ func (s *Store) Finish(platform string, id int64, state, note string) error {
 // ErrNoItem is returned for an id the inbox does not hold.
 var ErrNoItem = errors.New("store: no such item")
 
-func (s *Store) update(platform string, id int64, f func(*Item)) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// update changes one item, in a transaction shared with whatever other
+// writes are waiting (see commit): turns of different chats finishing at
+// the same time pay for one fsync.
+func (s *Store) update(platform, id string, f func(*Item)) error {
+	return s.commit(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInbox)
 		k := inboxKey(platform, id)
 		v := b.Get(k)
 		if v == nil {
-			return fmt.Errorf("%w: %s/%d", ErrNoItem, platform, id)
+			return fmt.Errorf("%w: %s/%s", ErrNoItem, platform, id)
 		}
 		var it Item
 		if err := decodeItem(v, &it); err != nil {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +21,36 @@ func openTemp(t *testing.T) (*Store, string) {
 	return s, path
 }
 
-func TestReceiveIsDurableIdempotentAndAdvancesTheOffset(t *testing.T) {
+func TestDeliverIsDurableIdempotentAndStoresTheCursor(t *testing.T) {
 	s, path := openTemp(t)
-	added, err := s.Receive(Item{Platform: "telegram", ID: 41, ChatID: 7, Msg: json.RawMessage(`{"text":"hi"}`)})
+	added, err := s.Deliver("telegram", []Item{
+		{ID: "41", Chat: "7", Msg: json.RawMessage(`{"text":"hi"}`)},
+		{ID: "42", Chat: "8", Msg: json.RawMessage(`{"text":"there"}`)},
+	}, "43")
 	require.NoError(t, err)
-	require.True(t, added)
-	off, err := s.Offset("telegram")
+	require.Len(t, added, 2)
+	c, err := s.Cursor("telegram")
 	require.NoError(t, err)
-	require.EqualValues(t, 42, off)
+	require.Equal(t, "43", c)
 
-	// A redelivery changes nothing.
-	added, err = s.Receive(Item{Platform: "telegram", ID: 41, ChatID: 7, Msg: json.RawMessage(`{"text":"other"}`)})
+	// A redelivery changes nothing but may move the cursor on.
+	added, err = s.Deliver("telegram", []Item{{ID: "41", Chat: "7", Msg: json.RawMessage(`{"text":"other"}`)}}, "")
 	require.NoError(t, err)
-	require.False(t, added)
+	require.Empty(t, added)
 
-	// The offset never goes back.
-	_, err = s.Receive(Item{Platform: "telegram", ID: 3, ChatID: 7})
+	// A numeric cursor never goes back; an opaque one is taken as given.
+	_, err = s.Deliver("telegram", []Item{{ID: "3", Chat: "7"}}, "4")
 	require.NoError(t, err)
-	off, _ = s.Offset("telegram")
-	require.EqualValues(t, 42, off)
+	off, _ := s.Offset("telegram")
+	require.EqualValues(t, 43, off)
+	_, err = s.Deliver("matrix", []Item{{ID: "$b:hs", Chat: "!r:hs"}}, "s72_1")
+	require.NoError(t, err)
+	_, err = s.Deliver("matrix", []Item{{ID: "$a:hs", Chat: "!r:hs"}}, "s70_9")
+	require.NoError(t, err)
+	c, _ = s.Cursor("matrix")
+	require.Equal(t, "s70_9", c)
 
-	// Survives a restart of the process.
+	// Survives a restart of the process, in the order of arrival.
 	require.NoError(t, s.Close())
 	s2, err := Open(path)
 	require.NoError(t, err)
@@ -47,34 +58,42 @@ func TestReceiveIsDurableIdempotentAndAdvancesTheOffset(t *testing.T) {
 	items, skipped, err := s2.Unfinished()
 	require.NoError(t, err)
 	require.Empty(t, skipped)
-	require.Len(t, items, 2)
-	require.EqualValues(t, 3, items[0].ID, "oldest first")
-	require.JSONEq(t, `{"text":"hi"}`, string(items[1].Msg))
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.Platform+"/"+it.ID)
+	}
+	require.Equal(t, []string{"telegram/41", "telegram/42", "telegram/3", "matrix/$b:hs", "matrix/$a:hs"}, ids)
+	require.JSONEq(t, `{"text":"hi"}`, string(items[0].Msg))
 	off, _ = s2.Offset("telegram")
-	require.EqualValues(t, 42, off)
+	require.EqualValues(t, 43, off)
 	off, _ = s2.Offset("local")
 	require.Zero(t, off)
+	_, err = s2.Offset("matrix")
+	require.Error(t, err, "an opaque cursor is not an offset")
 }
 
 func TestAttemptsFinishAndPrune(t *testing.T) {
 	s, _ := openTemp(t)
-	_, err := s.Receive(Item{Platform: "local", ID: 1})
+	_, err := s.Receive(Item{Platform: "local", ID: "1"}, "2")
 	require.NoError(t, err)
 	for want := 1; want <= 3; want++ {
-		n, err := s.Attempt("local", 1)
+		n, err := s.Attempt("local", "1")
 		require.NoError(t, err)
 		require.Equal(t, want, n)
 	}
-	require.NoError(t, s.Finish("local", 1, Done, "answered"))
-	it, err := s.Get("local", 1)
+	require.NoError(t, s.ReleaseAttempt("local", "1"))
+	n, _ := s.Attempt("local", "1")
+	require.Equal(t, 3, n, "a released attempt is not counted")
+	require.NoError(t, s.Finish("local", "1", Done, "answered"))
+	it, err := s.Get("local", "1")
 	require.NoError(t, err)
 	require.Equal(t, Done, it.State)
 	items, _, _ := s.Unfinished()
 	require.Empty(t, items)
 
-	require.ErrorIs(t, s.Finish("local", 99, Done, ""), ErrNoItem)
+	require.ErrorIs(t, s.Finish("local", "99", Done, ""), ErrNoItem)
 
-	n, err := s.Prune(time.Hour)
+	n, err = s.Prune(time.Hour)
 	require.NoError(t, err)
 	require.Zero(t, n, "recent items are kept")
 	n, err = s.Prune(-time.Hour)
@@ -82,19 +101,45 @@ func TestAttemptsFinishAndPrune(t *testing.T) {
 	require.Equal(t, 1, n)
 }
 
-func TestNegativeAndLargeIDsSortNumerically(t *testing.T) {
-	s, _ := openTemp(t)
-	for _, id := range []int64{5, -2, 1 << 40, 0} {
-		_, err := s.Receive(Item{Platform: "p", ID: id})
-		require.NoError(t, err)
+// Writes of many turns at once share transactions, and each still gets its
+// own result: one failing write (an unknown id) fails alone.
+func TestConcurrentWritesShareCommitsAndKeepTheirOwnErrors(t *testing.T) {
+	s, path := openTemp(t)
+	const n = 200
+	var items []Item
+	for i := range n {
+		items = append(items, Item{ID: fmt.Sprint(i), Chat: fmt.Sprint(i % 10)})
 	}
-	items, _, err := s.Unfinished()
+	_, err := s.Deliver("telegram", items, "")
 	require.NoError(t, err)
-	var ids []int64
-	for _, it := range items {
-		ids = append(ids, it.ID)
+	var wg sync.WaitGroup
+	errs := make([]error, n+1)
+	for i := range n + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Attempt("telegram", fmt.Sprint(i)); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = s.Finish("telegram", fmt.Sprint(i), Done, "answered")
+		}()
 	}
-	require.Equal(t, []int64{-2, 0, 5, 1 << 40}, ids)
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i], "id %d", i)
+	}
+	require.ErrorIs(t, errs[n], ErrNoItem)
+	require.NoError(t, s.Close())
+	s2, err := Open(path)
+	require.NoError(t, err)
+	defer s2.Close()
+	for i := range n {
+		it, err := s2.Get("telegram", fmt.Sprint(i))
+		require.NoError(t, err)
+		require.Equal(t, Done, it.State)
+		require.Equal(t, 1, it.Attempts)
+	}
 }
 
 func TestKVCollections(t *testing.T) {
@@ -122,23 +167,27 @@ func TestKVCollections(t *testing.T) {
 // answered again.
 func TestTheSentLogFinishesWhatAKilledProcessSent(t *testing.T) {
 	s, path := openTemp(t)
-	for _, id := range []int64{1, 2} {
-		_, err := s.Receive(Item{Platform: "telegram", ID: id})
-		require.NoError(t, err)
-	}
-	require.NoError(t, s.MarkSent("telegram", 1))
-	// The process dies here: no Finish. A torn line follows.
-	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), sentLogName), []byte("telegram 1\ntelegr"), 0o600))
+	_, err := s.Deliver("telegram", []Item{{ID: "1"}, {ID: "10"}, {ID: "$ev:hs"}}, "")
+	require.NoError(t, err)
+	require.NoError(t, s.MarkSent("telegram", "1"))
+	require.NoError(t, s.MarkSent("telegram", "$ev:hs"))
+	// The process dies here: no Finish. A torn line follows, cut from
+	// "telegram 100": it must not finish message 10.
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(path), sentLogName), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("telegram 10")
+	require.NoError(t, err)
+	f.Close()
 	require.NoError(t, s.Close())
 
 	s2, err := Open(path)
 	require.NoError(t, err)
 	defer s2.Close()
-	require.Equal(t, 1, s2.Recovered)
+	require.Equal(t, 2, s2.Recovered)
 	items, _, err := s2.Unfinished()
 	require.NoError(t, err)
 	require.Len(t, items, 1)
-	require.EqualValues(t, 2, items[0].ID, "only what was not sent is left to do")
+	require.Equal(t, "10", items[0].ID, "only what was not sent is left to do")
 	data, err := os.ReadFile(filepath.Join(filepath.Dir(path), sentLogName))
 	require.NoError(t, err)
 	require.Empty(t, data, "folded and emptied")

@@ -11,13 +11,15 @@ import (
 // approved users, notices), each a nested bucket.
 var bucketKV = []byte("kv")
 
-// Put stores v as JSON under collection/key.
+// Put stores v as JSON under collection/key, durably, in a commit shared
+// with other writes of the moment (a conversation recorded while other
+// chats' turns finish).
 func (s *Store) Put(collection, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commit(func(tx *bolt.Tx) error {
 		c, err := tx.Bucket(bucketKV).CreateBucketIfNotExists([]byte(collection))
 		if err != nil {
 			return err
@@ -49,7 +51,7 @@ func (s *Store) Load(collection, key string, v any) (bool, error) {
 
 // Delete removes collection/key; absent is not an error.
 func (s *Store) Delete(collection, key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commit(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketKV).Bucket([]byte(collection))
 		if c == nil {
 			return nil

@@ -3,10 +3,10 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,11 +44,14 @@ func openSentLog(dir string) (*sentLog, error) {
 
 // MarkSent records, at the cost of one write(2), that the answer to an item
 // went out. Call Finish afterwards as usual.
-func (s *Store) MarkSent(platform string, id int64) error {
+func (s *Store) MarkSent(platform, id string) error {
 	if s.sent == nil {
 		return nil
 	}
-	line := platform + " " + strconv.FormatInt(id, 10) + "\n"
+	if strings.ContainsAny(platform, " \n") || strings.Contains(id, "\n") {
+		return fmt.Errorf("store: cannot log a send for %q/%q: a platform has no spaces, an id no newlines", platform, id)
+	}
+	line := platform + " " + id + "\n"
 	s.sent.mu.Lock()
 	_, err := s.sent.f.WriteString(line)
 	big := false
@@ -77,15 +80,18 @@ func (s *Store) foldSentLog() (int, error) {
 	if err != nil || len(data) == 0 {
 		return 0, err
 	}
+	// A torn last line (the process died mid-write) has no newline and
+	// is skipped: "telegram 10" cut from "telegram 103" must not finish
+	// message 10.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	n := 0
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInbox)
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
-			// A torn last line (the process died mid-write) is skipped.
-			platform, idText, ok := strings.Cut(sc.Text(), " ")
-			id, perr := strconv.ParseInt(idText, 10, 64)
-			if !ok || perr != nil || platform == "" {
+			// Schema 1 wrote decimal ids, which read the same now.
+			platform, id, ok := strings.Cut(sc.Text(), " ")
+			if !ok || platform == "" || id == "" {
 				continue
 			}
 			k := inboxKey(platform, id)
@@ -98,7 +104,7 @@ func (s *Store) foldSentLog() (int, error) {
 				continue
 			}
 			it.State, it.Note, it.Finished = Done, "answered (recorded from the sent log after the process ended)", time.Now().UTC()
-			nb, err := jsonMarshal(it)
+			nb, err := json.Marshal(it)
 			if err != nil {
 				return err
 			}

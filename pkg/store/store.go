@@ -38,14 +38,18 @@ var (
 	bucketMeta = []byte("meta") // small key/value facts: versions, offsets
 )
 
-var buckets = [][]byte{bucketMeta, bucketInbox, bucketOffsets, bucketKV}
+var buckets = [][]byte{bucketMeta, bucketInbox, bucketCursors, bucketKV}
 
 // Store is an open gateway.db. Its methods are safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
 	path string
 
-	sent *sentLog
+	sent      *sentLog
+	committer committer
+	// Migrated is the schema version Open found and migrated from (0: none
+	// needed).
+	Migrated int
 	// Recovered counts items Open found answered in the sent log but not
 	// yet finished in the store: a process ended between the two.
 	Recovered int
@@ -67,6 +71,10 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path}
+	if s.Migrated, err = migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if s.sent, err = openSentLog(filepath.Dir(path)); err != nil {
 		db.Close()
 		return nil, err

@@ -2,12 +2,15 @@ package telegram
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 )
 
 // State names reported by the Poller.
@@ -186,6 +189,35 @@ func (p *Poller) State() State {
 // stays before the failed update, and after a backoff the same updates are
 // fetched again. One Run at a time.
 func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
+	return p.run(ctx, startOffset, func(ctx context.Context, batch []incoming) error {
+		return p.deliver(ctx, batch, sink)
+	})
+}
+
+// Update is one update as a BatchSink receives it.
+type Update struct {
+	// ID is the update_id, or 0 if the element has none that can be used.
+	ID     int64
+	Update tgbotapi.Update
+	// Raw is the update's JSON as Telegram sent it; see Sink.
+	Raw json.RawMessage
+}
+
+// BatchSink receives what one getUpdates returned, in update_id order, and
+// the offset that confirms all of it. It must return nil only once all of
+// it is stored durably (one transaction for the batch: one sync, not one
+// per update); an error means the batch is fetched again, so it must be
+// idempotent on update_id like a Sink.
+type BatchSink func(ctx context.Context, updates []Update, nextOffset int64) error
+
+// RunBatch is Run handing each getUpdates batch to sink at once.
+func (p *Poller) RunBatch(ctx context.Context, startOffset int64, sink BatchSink) error {
+	return p.run(ctx, startOffset, func(ctx context.Context, batch []incoming) error {
+		return p.deliverBatch(ctx, batch, sink)
+	})
+}
+
+func (p *Poller) run(ctx context.Context, startOffset int64, deliver func(context.Context, []incoming) error) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("telegram: Poller.Run called while already running")
 	}
@@ -212,7 +244,7 @@ func (p *Poller) Run(ctx context.Context, startOffset int64, sink Sink) error {
 		var wait time.Duration
 		switch {
 		case err == nil:
-			if err := p.deliver(ctx, batch, sink); err != nil {
+			if err := deliver(ctx, batch); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -310,6 +342,39 @@ func (p *Poller) deliver(ctx context.Context, batch []incoming, sink Sink) error
 		// again rather than spin.
 		return errors.New("getUpdates returned only updates without a usable update_id")
 	}
+	return nil
+}
+
+// deliverBatch hands what is new in a batch to sink at once, and advances
+// the offset past it once sink stored it.
+func (p *Poller) deliverBatch(ctx context.Context, batch []incoming, sink BatchSink) error {
+	us := make([]Update, 0, len(batch))
+	next := p.offset.Load()
+	for _, in := range batch {
+		if in.id > 0 && in.id < p.offset.Load() {
+			continue // already stored; Telegram should not have sent it
+		}
+		if in.err != nil {
+			p.log.Warn("telegram: update cannot be decoded; handing its raw JSON to the sink",
+				"update_id", in.id, "err", in.err)
+		}
+		us = append(us, Update{ID: in.id, Update: in.update, Raw: in.raw})
+		if in.id > 0 {
+			next = max(next, in.id+1)
+		}
+	}
+	if len(us) > 0 {
+		if err := sink(ctx, us, next); err != nil {
+			return fmt.Errorf("the sink did not store updates %d..%d: %w", us[0].ID, us[len(us)-1].ID, err)
+		}
+	}
+	if len(batch) > 0 && next == p.offset.Load() && len(us) > 0 {
+		// Only updates without an update_id (never seen from Telegram):
+		// the offset cannot move past them, so wait before fetching them
+		// again rather than spin.
+		return errors.New("getUpdates returned only updates without a usable update_id")
+	}
+	p.advance(next)
 	return nil
 }
 

@@ -602,3 +602,48 @@ func TestPollerRejectsConcurrentRun(t *testing.T) {
 	require.NoError(t, srv.WaitForLongPoll(ctx))
 	require.Error(t, p.Run(ctx, 0, newRecordingSink().sink))
 }
+
+// RunBatch hands a getUpdates batch over at once, with the offset that
+// confirms it, and confirms nothing of a batch the sink did not store.
+func TestPollerRunBatchConfirmsAWholeBatchOnlyAfterItIsStored(t *testing.T) {
+	ctx := testContext(t)
+	srv := newFake(t, fakebot.Options{})
+	c := newTestClient(t, srv, ClientOptions{})
+	ids := []int{
+		srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "one"}),
+		srv.InjectMessage(fakebot.UserMessage{UserID: 43, Text: "two"}),
+		srv.InjectMessage(fakebot.UserMessage{UserID: 42, Text: "three"}),
+	}
+	type call struct {
+		ids       []int64
+		next      int64
+		confirmed int
+	}
+	calls := make(chan call, 10)
+	var n atomic.Int32
+	sink := func(_ context.Context, us []Update, next int64) error {
+		cl := call{next: next, confirmed: srv.ConfirmedOffset()}
+		for _, u := range us {
+			cl.ids = append(cl.ids, u.ID)
+		}
+		calls <- cl
+		if n.Add(1) == 1 {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	p := quickPoller(c, PollerOptions{})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.RunBatch(runCtx, 0, sink) }()
+	defer func() { cancel(); <-done }()
+
+	require.NoError(t, srv.WaitForConfirmed(ctx, ids[2]))
+	want := []int64{int64(ids[0]), int64(ids[1]), int64(ids[2])}
+	first, second := <-calls, <-calls
+	require.Equal(t, want, first.ids, "one call for the batch")
+	require.Equal(t, want, second.ids, "the failed batch came again, whole")
+	require.EqualValues(t, ids[2]+1, second.next)
+	require.Less(t, second.confirmed, ids[0]+1, "nothing of the failed batch was confirmed")
+	require.EqualValues(t, ids[2]+1, p.Offset())
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -213,7 +213,7 @@ func populate(path string, inbox bool) error {
 				continue
 			}
 			msg, _ := json.Marshal(router.Message{Platform: "telegram", ID: id, ChatID: chat, ChatType: "private", UserID: chat, UserName: "bench", MessageID: 42, Text: user})
-			it := store.Item{Platform: "telegram", ID: id, ChatID: chat, Msg: msg, State: store.Done, Attempts: 1,
+			it := store.Item{Platform: "telegram", ID: strconv.FormatInt(id, 10), Chat: strconv.FormatInt(chat, 10), Seq: uint64(i + 1), Msg: msg, State: store.Done, Attempts: 1,
 				Received: now.Add(-time.Hour), Finished: now.Add(-time.Hour), Note: "answered"}
 			ib, err := json.Marshal(it)
 			if err != nil {
@@ -222,6 +222,9 @@ func populate(path string, inbox bool) error {
 			if err := in.Put(inboxKey("telegram", id), ib); err != nil {
 				return err
 			}
+		}
+		if inbox {
+			return in.SetSequence(convs)
 		}
 		return nil
 	})
@@ -243,7 +246,7 @@ func populate(path string, inbox bool) error {
 		return fmt.Errorf("populated conversations do not read back (%v, %d turns): has the format changed?", err, c.Turns)
 	}
 	if inbox {
-		it, err := st.Get("telegram", 700000000+convs-1)
+		it, err := st.Get("telegram", strconv.Itoa(700000000+convs-1))
 		if err != nil || it == nil || it.State != store.Done {
 			return fmt.Errorf("populated inbox records do not read back (%v): has the key format changed?", err)
 		}
@@ -251,9 +254,9 @@ func populate(path string, inbox bool) error {
 	return nil
 }
 
-// inboxKey is pkg/store's inbox key: platform, NUL, the id big-endian with
-// the sign bit flipped.
+// inboxKey is pkg/store's inbox key (schema 2): platform, NUL, the id as
+// text.
 func inboxKey(platform string, id int64) []byte {
 	k := append([]byte(platform), 0)
-	return binary.BigEndian.AppendUint64(k, uint64(id)^(1<<63))
+	return strconv.AppendInt(k, id, 10)
 }
