@@ -15,6 +15,7 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/stretchr/testify/require"
 )
 
@@ -82,7 +83,8 @@ func TestWrongMethodsAre405AndThe404ListsEveryEndpoint(t *testing.T) {
 // process (hermes chat does).
 func TestAChatDuringADrainIsRefusedWithRetryAfter(t *testing.T) {
 	g, _, hc := serveControl(t)
-	g.work.Drain(context.Background())
+	g.router = router.New(router.Options{Log: g.log})
+	g.router.Drain(context.Background(), 0)
 	resp, body := do(t, hc, http.MethodPost, "/v1/chat", `{"text":"hello"}`)
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
 	require.Equal(t, "1", resp.Header.Get("Retry-After"))

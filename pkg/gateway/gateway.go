@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -21,8 +22,9 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/events"
-	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/httpserve"
+	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/store"
@@ -72,7 +74,6 @@ type Gateway struct {
 	// prevStoppedAt is when the previous process stopped serving.
 	prevStoppedAt time.Time
 	store         *store.Store
-	work          Tracker
 	restart       chan restartRequest
 	fatal         chan fatalError
 
@@ -179,10 +180,10 @@ func Run(ctx context.Context, o Options) int {
 		g.log.Warn("systemd passed a socket this gateway does not use; check FileDescriptorName= in the socket units", "name", name)
 	}
 
-	g.auth = router.NewAuth(st, cfg.Telegram.Admins, cfg.Telegram.Users, cfg.Telegram.Groups)
+	g.auth = router.NewAuth(st, platformAccess(cfg))
 	g.local = newLocalPlatform(st)
 	g.router = router.New(router.Options{
-		Store: st, Agent: g.agent, Auth: g.auth, Host: g, Work: &g.work, Log: g.log,
+		Store: st, Agent: g.agent, Auth: g.auth, Host: g, Log: g.log,
 		History:       router.NewHistory(st, cfg.Agent.HistoryTurns, cfg.Agent.HistoryChars),
 		MaxConcurrent: cfg.Agent.MaxConcurrentChats,
 		Finished: func(m router.Message, state, note string) {
@@ -228,6 +229,9 @@ func Run(ctx context.Context, o Options) int {
 	if st.Recovered > 0 {
 		g.log.Info("answers sent by the previous process just before it ended, now recorded", "count", st.Recovered)
 	}
+	// Set before the platforms start: their ✓ Back says how long no
+	// gateway served.
+	g.readyAt = time.Now()
 	pctx, pcancel := context.WithCancel(context.Background())
 	g.platformCancel = pcancel
 	if g.telegram != nil {
@@ -237,7 +241,7 @@ func Run(ctx context.Context, o Options) int {
 			g.telegram.run(pctx)
 		}()
 	}
-	g.readyAt = time.Now()
+	go g.announceBack(pctx, platformLocal)
 	if err := g.notify.Ready(); err != nil {
 		g.log.Warn("sd_notify READY failed; systemd will time the start out", "err", err)
 	}
@@ -260,6 +264,57 @@ func Run(ctx context.Context, o Options) int {
 	code, reason := g.loop(ctx, sigs)
 	g.drain(srv, webhookSrv, code, reason)
 	return g.exit(code, reason)
+}
+
+// announceBack tells the chat that asked for a restart, on the platform it
+// asked on, that the gateway is back and how long it was gone. Each
+// platform calls it once it can send (Telegram once getMe answered).
+func (g *Gateway) announceBack(ctx context.Context, platform string) {
+	n, err := g.router.TakeRestartNotice(platform)
+	if err != nil {
+		g.log.Warn("could not read the restart notice; the chat that asked will not hear back", "platform", platform, "err", err)
+		return
+	}
+	if n == nil {
+		return
+	}
+	msg := fmt.Sprintf("✓ Back: %s", version.Get().Version)
+	if gap := g.downGap(); gap > 0 {
+		msg += fmt.Sprintf(", down %d ms", gap.Milliseconds())
+	}
+	if err := g.router.Announce(ctx, platform, n.ChatID, n.MessageID, msg); err != nil {
+		g.log.Warn("could not say we are back", "platform", platform, "chat_id", n.ChatID, "err", err)
+	}
+}
+
+// platformAccess is who may talk, per platform, from the config: the file
+// keeps Telegram's numeric lists; the router sees opaque ids.
+func platformAccess(cfg *config.Config) map[string]platform.Access {
+	acc := map[string]platform.Access{}
+	if cfg.Telegram.Enabled {
+		var a platform.Access
+		for _, id := range cfg.Telegram.Admins {
+			a.Admins = append(a.Admins, platform.UserID(strconv.FormatInt(id, 10)))
+		}
+		for _, id := range cfg.Telegram.Users {
+			a.Users = append(a.Users, platform.UserID(strconv.FormatInt(id, 10)))
+		}
+		for _, id := range cfg.Telegram.Groups {
+			a.Groups = append(a.Groups, platform.ChatID(strconv.FormatInt(id, 10)))
+		}
+		acc[platformTelegram] = a
+	}
+	if cfg.Matrix.Enabled {
+		var a platform.Access
+		for _, id := range cfg.Matrix.Admins {
+			a.Admins = append(a.Admins, platform.UserID(id))
+		}
+		for _, id := range cfg.Matrix.Users {
+			a.Users = append(a.Users, platform.UserID(id))
+		}
+		acc["matrix"] = a
+	}
+	return acc
 }
 
 // controlServer is the whole control API: every endpoint is added here,
@@ -346,28 +401,21 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 		g.log.Warn("sd_notify STOPPING failed", "err", err)
 	}
 	timeout := g.config().Gateway.DrainTimeout.Duration
-	inFlight := g.work.Count()
+	inFlight := g.router.InFlight()
 	g.log.Info(fmt.Sprintf("drain started: %d in flight (%s)", inFlight, reason), events.DrainStarted.With("in_flight", inFlight, "timeout", timeout.String(), "reason", reason)...)
 	g.updateStatus()
 	start := time.Now()
 	g.local.release()
-	g.router.Draining()
+	// A send already on its way gets sendGrace to finish (bounded:
+	// drain_timeout is at most 25 s, this 2 s and the servers' 2 s stay
+	// under TimeoutStopSec): cut short, its answer would be sent again by
+	// the next process.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	left := g.work.Drain(ctx)
+	left := g.router.Drain(ctx, sendGrace)
 	cancel()
 	if left > 0 {
 		g.log.Warn("drain timed out; unfinished turns stay in the store and run after the restart", "unfinished", left)
 	}
-	g.router.Abandon()
-	// Let a send already on its way finish (bounded: drain_timeout is at
-	// most 25 s, this 2 s and the servers' 2 s stay under TimeoutStopSec):
-	// cut short, its answer would be sent again by the next process.
-	if left > 0 {
-		gctx, gcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		g.work.Drain(gctx)
-		gcancel()
-	}
-	g.router.StopSends()
 	g.platformCancel()
 	g.platformsDone.Wait()
 	if g.telegram != nil {
@@ -391,6 +439,10 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 	}
 	g.log.Info(fmt.Sprintf("drain done: %d finished, %d unfinished, in %d ms", inFlight-left, left, time.Since(start).Milliseconds()), events.DrainDone.With("finished", inFlight-left, "unfinished", left, "took_ms", time.Since(start).Milliseconds())...)
 }
+
+// sendGrace is how long a drain that timed out still lets sends on their
+// way finish.
+const sendGrace = 2 * time.Second
 
 // metaStoppedAt records when the last process stopped serving, so the next
 // one can say how long the bot was down.
@@ -456,12 +508,19 @@ func (g *Gateway) Status() control.Status {
 		InvocationID: os.Getenv("INVOCATION_ID"),
 		State:        g.state,
 		Platforms:    g.platformsLocked(),
-		InFlight:     g.work.Count(),
+		InFlight:     g.inFlightLocked(),
 		LastRestart:  g.lastRestart,
 		ConfigFile:   g.cfg.Source,
 		StateDir:     g.cfg.StateDir(),
 		Activated:    g.activated,
 	}
+}
+
+func (g *Gateway) inFlightLocked() int {
+	if g.router == nil {
+		return 0
+	}
+	return g.router.InFlight()
 }
 
 func (g *Gateway) platformsLocked() []control.Platform {
@@ -500,7 +559,7 @@ func (g *Gateway) StatusText() string {
 
 // RequestRestart implements control.Backend.
 func (g *Gateway) RequestRestart(reason, by string) error {
-	if g.work.Draining() {
+	if g.router.Draining() {
 		return errors.New("the gateway is already draining")
 	}
 	select {

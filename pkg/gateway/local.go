@@ -117,7 +117,7 @@ func (g *Gateway) chatHandlers(srv *control.Server) {
 		case len(req.Text) > maxChatText:
 			control.WriteError(w, http.StatusRequestEntityTooLarge, "message over 64 KiB", "send a shorter message")
 			return
-		case g.work.Draining():
+		case g.router.Draining():
 			// Not taken by a process that is going away: the client sends it
 			// again to the next one (`hermes chat` does, across a restart,
 			// so the person loses nothing). Answered rather than left in the

@@ -20,7 +20,6 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/events"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
-	"github.com/hermes-gateway/hermes/pkg/version"
 )
 
 const platformTelegram = "telegram"
@@ -111,7 +110,7 @@ func (t *telegramPlatform) run(ctx context.Context) {
 		return
 	}
 	t.log.Info("telegram: connected", events.PlatformConnected.With("bot", "@"+me.UserName, "mode", t.cfg.Mode)...)
-	go t.announceBack(ctx)
+	go t.g.announceBack(ctx, platformTelegram)
 	if t.poller != nil {
 		offset, err := t.g.store.Offset(platformTelegram)
 		if err != nil {
@@ -268,22 +267,6 @@ func (t *telegramPlatform) confirmStored() {
 	defer cancel()
 	if err := t.poller.Confirm(ctx, t.poller.Offset()-1); err != nil {
 		t.log.Warn("telegram: could not confirm stored updates before exit; they are recognised as already received if delivered again", "err", err)
-	}
-}
-
-// announceBack tells the chat that asked for a restart that the gateway is
-// back, and how long it was gone.
-func (t *telegramPlatform) announceBack(ctx context.Context) {
-	n, err := t.g.router.TakeRestartNotice()
-	if err != nil || n == nil || n.Platform != platformTelegram {
-		return
-	}
-	msg := fmt.Sprintf("✓ Back: %s", version.Get().Version)
-	if gap := t.g.downGap(); gap > 0 {
-		msg += fmt.Sprintf(", down %d ms", gap.Milliseconds())
-	}
-	if err := t.g.router.Announce(ctx, platformTelegram, n.ChatID, n.MessageID, msg); err != nil {
-		t.log.Warn("telegram: could not say we are back", "chat_id", n.ChatID, "err", err)
 	}
 }
 

@@ -4,11 +4,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
 
@@ -55,27 +55,33 @@ const (
 	MaxPending   = 5
 )
 
-// Auth decides who may talk to the agent. Default deny: only the config's
-// admins and users, groups it lists, and strangers an admin approved.
+// Auth decides who may talk to the agent. Default deny: only the admins,
+// users and groups the config lists for the platform a message came on,
+// and strangers an admin approved. A Telegram admin's number means nothing
+// on Matrix.
 type Auth struct {
 	mu     sync.Mutex
-	admins []int64
-	users  []int64
-	groups []int64
+	access map[string]platform.Access
 	store  *store.Store
 	now    func() time.Time
 }
 
-// NewAuth builds the rules from the config lists.
-func NewAuth(st *store.Store, admins, users, groups []int64) *Auth {
-	return &Auth{store: st, admins: admins, users: users, groups: groups, now: time.Now}
+// NewAuth builds the rules from the config's lists, per platform name.
+func NewAuth(st *store.Store, access map[string]platform.Access) *Auth {
+	return &Auth{store: st, access: access, now: time.Now}
 }
 
-// Update replaces the config lists (SIGHUP reload).
-func (a *Auth) Update(admins, users, groups []int64) {
+// Update replaces the config's lists (SIGHUP reload).
+func (a *Auth) Update(access map[string]platform.Access) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.admins, a.users, a.groups = admins, users, groups
+	a.access = access
+}
+
+func (a *Auth) accessOf(name string) platform.Access {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.access[name]
 }
 
 // Role is the sender's role; the local platform (the machine's owner, who
@@ -89,13 +95,10 @@ func (a *Auth) Role(m Message) (string, error) {
 	if m.Platform == "local" {
 		return RoleAdmin, nil
 	}
-	a.mu.Lock()
-	admins, users := a.admins, a.users
-	a.mu.Unlock()
-	switch {
-	case slices.Contains(admins, m.UserID):
+	switch allowed, admin := a.accessOf(m.Platform).Allowed(platform.UserID(storeID(m.UserID))); {
+	case admin:
 		return RoleAdmin, nil
-	case slices.Contains(users, m.UserID):
+	case allowed:
 		return RoleUser, nil
 	}
 	var ap Approval
@@ -109,11 +112,9 @@ func (a *Auth) Role(m Message) (string, error) {
 	return RoleNone, nil
 }
 
-// GroupAllowed reports whether a group chat is listed.
-func (a *Auth) GroupAllowed(chatID int64) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Contains(a.groups, chatID)
+// GroupAllowed reports whether a group chat is listed for its platform.
+func (a *Auth) GroupAllowed(name string, chatID int64) bool {
+	return a.accessOf(name).GroupAllowed(platform.ChatID(storeID(chatID)))
 }
 
 func approvalKey(platform string, userID int64) string {

@@ -16,7 +16,7 @@ func TestRole(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	a := NewAuth(st, []int64{admin}, []int64{user}, nil)
+	a := NewAuth(st, telegramAccess([]int64{admin}, []int64{user}, nil))
 	const approved, unreadable = 400, 500
 	require.NoError(t, st.Put(collApproved, approvalKey("telegram", approved), Approval{Platform: "telegram", UserID: approved}))
 	// A record that cannot be decoded stands for any store read that fails.
@@ -33,6 +33,7 @@ func TestRole(t *testing.T) {
 		{"a user in the config", msg(user, user, "x"), RoleUser, false},
 		{"an approved stranger", msg(approved, approved, "x"), RoleUser, false},
 		{"a stranger", msg(stranger, stranger, "x"), RoleNone, false},
+		{"a Telegram admin's id on another platform", Message{Platform: "other", ID: 1, ChatID: admin, ChatType: "private", UserID: admin}, RoleNone, false},
 		{"an approval that cannot be read", msg(unreadable, unreadable, "x"), RoleNone, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,11 +104,13 @@ func (r *Router) restart(log *slog.Logger, p Platform, m Message) {
 	}
 }
 
-// TakeRestartNotice returns and clears the notice a /restart left, if any.
-func (r *Router) TakeRestartNotice() (*RestartNotice, error) {
+// TakeRestartNotice returns and clears the notice a /restart on the named
+// platform left, if any: each platform takes its own once it can send, so
+// the chat that asked hears back where it asked.
+func (r *Router) TakeRestartNotice(platform string) (*RestartNotice, error) {
 	var n RestartNotice
 	ok, err := r.o.Store.Load(collNotices, noticeRestart, &n)
-	if err != nil || !ok {
+	if err != nil || !ok || n.Platform != platform {
 		return nil, err
 	}
 	return &n, r.o.Store.Delete(collNotices, noticeRestart)

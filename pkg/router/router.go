@@ -26,11 +26,6 @@ type Host interface {
 	StartUpdate(m Message, by string) error
 }
 
-// Work is the gateway's in-flight tracker: Begin fails once a drain began.
-type Work interface {
-	Begin() (done func(), ok bool)
-}
-
 // Options wire a router.
 type Options struct {
 	Store   *store.Store
@@ -38,7 +33,6 @@ type Options struct {
 	Auth    *Auth
 	History *History
 	Host    Host
-	Work    Work
 	Log     *slog.Logger
 	// MaxConcurrent bounds turns running at once across chats.
 	MaxConcurrent int
@@ -70,8 +64,12 @@ type Router struct {
 	mu        sync.Mutex
 	platforms map[string]Platform
 	chats     map[chatKey]*chatQueue
-	running   map[*turn]struct{}
-	draining  bool
+	// running is the one count of work in flight: every turn from the
+	// moment it may start until it has finished (or been abandoned).
+	running  map[*turn]struct{}
+	draining bool
+	// idle is closed when running drops to none during a drain.
+	idle chan struct{}
 	// claimed holds the messages whose turn is running in this process:
 	// see claim.
 	claimed map[msgKey]struct{}
@@ -95,6 +93,9 @@ type chatQueue struct {
 type turn struct {
 	m       Message
 	started time.Time
+	// claimed: the turn holds its message (see claim); only then is it
+	// worth a "your answer is coming" notice.
+	claimed bool
 	noticed bool
 }
 
@@ -249,28 +250,61 @@ func (r *Router) runChat(k chatKey) {
 	}
 }
 
-// Draining tells the router a drain began: no new turns start, and people
+// Drain is the gateway's drain, in one place: no new turn starts from now
+// on (what waits stays pending in the store for the next process); people
 // whose turn is still running after NoticeAfter are told their answer is
-// coming.
-func (r *Router) Draining() {
+// coming; the running turns are waited for until ctx ends. Turns still
+// running then are abandoned (they stay pending and run again after the
+// restart), but a send already on its way is granted grace to finish: cut
+// short, its answer would be sent again by the next process. Drain returns
+// how many turns were unfinished when ctx ended.
+func (r *Router) Drain(ctx context.Context, grace time.Duration) (left int) {
 	r.mu.Lock()
 	r.draining = true
 	turns := make([]*turn, 0, len(r.running))
 	for t := range r.running {
 		turns = append(turns, t)
 	}
+	if len(r.running) > 0 && r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	idle := r.idle
 	r.mu.Unlock()
 	for _, t := range turns {
-		t := t
 		wait := r.o.NoticeAfter - time.Since(t.started)
 		time.AfterFunc(max(wait, 0), func() { r.notice(t) })
 	}
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			left = r.InFlight()
+		}
+	}
+	r.abandon()
+	if left > 0 && idle != nil {
+		t := time.NewTimer(grace)
+		select {
+		case <-idle:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	r.stopSends()
+	return left
+}
+
+// Draining reports whether a drain began: new work is refused.
+func (r *Router) Draining() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.draining
 }
 
 func (r *Router) notice(t *turn) {
 	r.mu.Lock()
 	_, still := r.running[t]
-	if !still || t.noticed {
+	if !still || !t.claimed || t.noticed {
 		r.mu.Unlock()
 		return
 	}
@@ -285,15 +319,11 @@ func (r *Router) notice(t *turn) {
 	}
 }
 
-// Abandon cancels the turns still running (the drain timed out). They stay
-// pending in the store and run again after the restart. Sends already on
-// their way go on until StopSends.
-func (r *Router) Abandon() { r.abandon() }
+// Abandon cancels the turns still running and the sends on their way at
+// once (Drain does it in order, with a grace for sends).
+func (r *Router) Abandon() { r.abandon(); r.stopSends() }
 
-// StopSends cancels the sends still in flight: the process is about to exit.
-func (r *Router) StopSends() { r.stopSends() }
-
-// InFlight counts turns running now.
+// InFlight counts turns running now: the gateway's one in-flight count.
 func (r *Router) InFlight() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -301,25 +331,23 @@ func (r *Router) InFlight() int {
 }
 
 func (r *Router) process(m Message) {
-	done, ok := r.o.Work.Begin()
-	if !ok {
-		return // a drain began: stays pending for the next process
+	t := &turn{m: m, started: time.Now()}
+	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		return // stays pending for the next process
 	}
-	defer done()
+	r.running[t] = struct{}{}
+	r.mu.Unlock()
+	defer r.endTurn(t)
 	release, ok := r.claim(m)
 	if !ok {
 		return
 	}
 	defer release()
-	t := &turn{m: m, started: time.Now()}
 	r.mu.Lock()
-	r.running[t] = struct{}{}
+	t.claimed = true
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.running, t)
-		r.mu.Unlock()
-	}()
 
 	log := r.log.With("platform", m.Platform, "update_id", m.ID, "chat_id", m.ChatID)
 	if m.Skip != "" {
@@ -364,8 +392,8 @@ func (r *Router) process(m Message) {
 	}
 
 	if !m.Private() {
-		if !r.o.Auth.GroupAllowed(m.ChatID) {
-			r.finish(m, store.Done, "group not listed in telegram.groups")
+		if !r.o.Auth.GroupAllowed(m.Platform, m.ChatID) {
+			r.finish(m, store.Done, "group not listed in "+m.Platform+".groups")
 			return
 		}
 		if role == RoleNone {
@@ -385,6 +413,16 @@ func (r *Router) process(m Message) {
 		return
 	}
 	r.agentTurn(log, p, m)
+}
+
+func (r *Router) endTurn(t *turn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running, t)
+	if len(r.running) == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
 }
 
 // claim is the one place where a message becomes a turn, and it says

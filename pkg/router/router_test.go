@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/stretchr/testify/require"
 )
@@ -21,6 +22,10 @@ type fakePlatform struct {
 	sent      map[int64][]string
 	confirmed []int64
 	changed   chan struct{}
+	// sendGate, when set, holds every answer ("reply: …") until closed,
+	// after telling sending.
+	sendGate chan struct{}
+	sending  chan struct{}
 }
 
 func newFakePlatform() *fakePlatform {
@@ -29,6 +34,14 @@ func newFakePlatform() *fakePlatform {
 
 func (f *fakePlatform) Name() string { return "telegram" }
 func (f *fakePlatform) Send(ctx context.Context, chat int64, text string, _ int) error {
+	if f.sendGate != nil && strings.HasPrefix(text, "reply: ") {
+		f.sending <- struct{}{}
+		select {
+		case <-f.sendGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	f.sent[chat] = append(f.sent[chat], text)
 	f.mu.Unlock()
@@ -121,20 +134,6 @@ func (h *fakeHost) RequestRestart(reason, by string) error {
 	return nil
 }
 
-type fakeWork struct {
-	mu       sync.Mutex
-	draining bool
-}
-
-func (w *fakeWork) Begin() (func(), bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.draining {
-		return nil, false
-	}
-	return func() {}, true
-}
-
 const (
 	admin    = 100
 	user     = 200
@@ -148,7 +147,6 @@ type rig struct {
 	p     *fakePlatform
 	a     *fakeAgent
 	h     *fakeHost
-	w     *fakeWork
 	auth  *Auth
 	path  string
 	doneC chan Message
@@ -162,13 +160,12 @@ func newRig(t *testing.T, st *store.Store) *rig {
 		require.NoError(t, err)
 		t.Cleanup(func() { st.Close() })
 	}
-	g := &rig{st: st, p: newFakePlatform(), a: &fakeAgent{}, h: &fakeHost{}, w: &fakeWork{}, doneC: make(chan Message, 100)}
-	g.auth = NewAuth(st, []int64{admin}, []int64{user}, []int64{group})
-	g.r = New(Options{Store: st, Agent: g.a, Auth: g.auth, History: NewHistory(st, 20, 10000), Host: g.h, Work: g.w,
+	g := &rig{st: st, p: newFakePlatform(), a: &fakeAgent{}, h: &fakeHost{}, doneC: make(chan Message, 100)}
+	g.auth = NewAuth(st, telegramAccess([]int64{admin}, []int64{user}, []int64{group}))
+	g.r = New(Options{Store: st, Agent: g.a, Auth: g.auth, History: NewHistory(st, 20, 10000), Host: g.h,
 		MaxConcurrent: 4, NoticeAfter: time.Millisecond, Finished: func(m Message, _, _ string) { g.doneC <- m }})
 	g.r.AddPlatform(g.p)
 	t.Cleanup(g.r.Abandon)
-	t.Cleanup(g.r.StopSends)
 	return g
 }
 
@@ -181,6 +178,21 @@ func msg(from, chat int64, text string) Message {
 		typ = "supergroup"
 	}
 	return Message{Platform: "telegram", ID: nextID, ChatID: chat, ChatType: typ, UserID: from, UserName: fmt.Sprint("u", from), MessageID: int(nextID), Text: text}
+}
+
+// telegramAccess is the config's Telegram lists as the router gets them.
+func telegramAccess(admins, users, groups []int64) map[string]platform.Access {
+	var acc platform.Access
+	for _, id := range admins {
+		acc.Admins = append(acc.Admins, platform.UserID(storeID(id)))
+	}
+	for _, id := range users {
+		acc.Users = append(acc.Users, platform.UserID(storeID(id)))
+	}
+	for _, id := range groups {
+		acc.Groups = append(acc.Groups, platform.ChatID(storeID(id)))
+	}
+	return map[string]platform.Access{"telegram": acc}
 }
 
 func (g *rig) finished(t *testing.T, n int) {
@@ -283,10 +295,13 @@ func TestRestartIsForAdminsAndConfirmsItsOwnUpdate(t *testing.T) {
 	require.Equal(t, []int64{m.ID}, g.p.confirmed)
 	it, _ := g.st.Get("telegram", storeID(m.ID))
 	require.Equal(t, store.Done, it.State, "done before the exit, so the next process never runs it again")
-	n, err := g.r.TakeRestartNotice()
+	n, err := g.r.TakeRestartNotice("local")
+	require.NoError(t, err)
+	require.Nil(t, n, "another platform's notice is left for it")
+	n, err = g.r.TakeRestartNotice("telegram")
 	require.NoError(t, err)
 	require.EqualValues(t, admin, n.ChatID)
-	n, err = g.r.TakeRestartNotice()
+	n, err = g.r.TakeRestartNotice("telegram")
 	require.NoError(t, err)
 	require.Nil(t, n, "taken once")
 }
@@ -314,19 +329,45 @@ func TestTurnsOfAChatRunInOrderAndChatsConcurrently(t *testing.T) {
 	require.Equal(t, []string{"reply: one", "reply: two"}, g.p.messages(user))
 }
 
+// A drain whose time is up abandons the turns, but an answer already on
+// its way is let through within the grace: cut short, the next process
+// would send it again.
+func TestADrainThatTimesOutLetsASendOnItsWayFinish(t *testing.T) {
+	g := newRig(t, nil)
+	g.p.sendGate, g.p.sending = make(chan struct{}), make(chan struct{}, 1)
+	m := msg(user, user, "answer me")
+	require.NoError(t, g.r.Receive(m))
+	<-g.p.sending
+	timeUp, cancel := context.WithCancel(context.Background())
+	cancel()
+	left := make(chan int, 1)
+	go func() { left <- g.r.Drain(timeUp, time.Minute) }()
+	require.Eventually(t, func() bool { return g.r.ctx.Err() != nil }, 10*time.Second, time.Millisecond, "the turns are abandoned")
+	close(g.p.sendGate)
+	require.Equal(t, 1, <-left, "one turn was running when the time was up")
+	sent := g.p.messages(user)
+	require.Equal(t, "reply: answer me", sent[len(sent)-1], "delivered (after the \"coming\" notice, if that went out first)")
+	it, err := g.st.Get("telegram", storeID(m.ID))
+	require.NoError(t, err)
+	require.Equal(t, store.Done, it.State, "answered, so the next process does not answer again")
+}
+
 func TestADrainLeavesWorkPendingForTheNextProcess(t *testing.T) {
 	g := newRig(t, nil)
 	g.a.gate = make(chan struct{})
 	g.a.started = make(chan string, 10)
 	require.NoError(t, g.r.Receive(msg(user, user, "slow question")))
 	require.Equal(t, "slow question", <-g.a.started)
-	g.w.mu.Lock()
-	g.w.draining = true
-	g.w.mu.Unlock()
-	g.r.Draining()
+	ctx, timeout := context.WithCancel(context.Background())
+	left := make(chan int, 1)
+	go func() { left <- g.r.Drain(ctx, 0) }()
 	require.Equal(t, []string{"⏳ Restarting, your answer is coming."}, g.p.wait(t, user, 1))
+	require.True(t, g.r.Draining())
 	require.NoError(t, g.r.Receive(msg(admin, admin, "arrives during the drain")))
-	g.r.Abandon() // the drain timed out
+	require.Equal(t, 1, g.r.InFlight(), "one count: the running turn, not the one that arrived")
+	timeout() // the drain timed out
+	require.Equal(t, 1, <-left, "the drain says what is left")
+	require.Eventually(t, func() bool { return g.r.InFlight() == 0 }, 10*time.Second, time.Millisecond, "the abandoned turn ends")
 
 	// The next process resumes both.
 	g2 := newRig(t, g.st)
