@@ -52,15 +52,31 @@ type Options struct {
 	// ignored when systemd passes the control socket.
 	ControlPath string
 	Log         *slog.Logger
-	Notify      *sdnotify.Notifier
+	// Notify tells the service manager how the gateway is; nil means
+	// sdnotify.New() (a no-op outside systemd). Tests inject their own.
+	Notify Notifier
 	// Signals delivers SIGTERM/SIGINT/SIGHUP; nil means the process's own.
 	Signals <-chan os.Signal
+	// Activation returns the sockets systemd passed; nil means
+	// activation.Adopt. Tests pass an empty set, and the gateway listens
+	// on ControlPath by itself, as when run by hand.
+	Activation func() (*activation.Set, error)
+}
+
+// Notifier is what the gateway tells the service manager (*sdnotify.Notifier
+// under systemd).
+type Notifier interface {
+	Ready() error
+	Reloading() error
+	Stopping() error
+	Status(format string, args ...any) error
+	Watchdog() error
 }
 
 // Gateway is one running gateway process.
 type Gateway struct {
 	log     *slog.Logger
-	notify  *sdnotify.Notifier
+	notify  Notifier
 	cfgPath string
 
 	mu          sync.Mutex
@@ -112,6 +128,13 @@ func Run(ctx context.Context, o Options) int {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	if g.notify == nil {
+		g.notify = sdnotify.New()
+	}
+	adopt := o.Activation
+	if adopt == nil {
+		adopt = activation.Adopt
+	}
 	if g.cfgPath == "" {
 		g.cfgPath = config.DefaultPath()
 	}
@@ -162,7 +185,7 @@ func Run(ctx context.Context, o Options) int {
 		}
 	}
 
-	set, err := activation.Adopt()
+	set, err := adopt()
 	if err != nil {
 		return g.exit(ExitFailure, err.Error())
 	}
