@@ -38,14 +38,15 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 			// (failed: the start limit, exit 78): a crash it recovered from
 			// is in the journal and in `hermes doctor`.
 			// A process killed while a restart job stops it also leaves the
-			// unit failed for a moment before the job starts it again: look
-			// a few times over three seconds before deciding.
+			// unit failed until the job starts it again (13 s once, on a
+			// loaded machine): a job for the unit means systemd is bringing
+			// it back. Look a few times over three seconds before deciding.
 			if m, err := connect(ctx); err == nil {
 				for i := 0; i < 15; i++ {
 					st, err := m.Unit(ctx, unit)
-					if err == nil && st.ActiveState != "failed" {
+					if err == nil && (st.ActiveState != "failed" || st.JobID != 0) {
 						m.Close()
-						fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s): systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState)
+						fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s), job %d: systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState, st.JobID)
 						return nil
 					}
 					time.Sleep(200 * time.Millisecond) // polling systemd's state: it sends no signal we could wait on here

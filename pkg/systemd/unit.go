@@ -44,6 +44,10 @@ type UnitState struct {
 	StartLimitBurst  uint32
 	FragmentPath     string
 	NeedDaemonReload bool
+	// JobID is the job systemd has queued or running for the unit (a start,
+	// the start half of a restart), 0 when none: a failed unit with a job
+	// is being brought back, not given up on.
+	JobID uint32
 }
 
 // How a process ended, as in ExecMainCode (the si_code values of waitid).
@@ -144,6 +148,10 @@ func stateFromProps(unit, typ map[string]any) UnitState {
 		StateChangeTimestamp: usec(unit["StateChangeTimestamp"]),
 	}
 	s.NeedDaemonReload, _ = unit["NeedDaemonReload"].(bool)
+	// Job is a D-Bus struct (uo): the job id and its object path.
+	if j, ok := unit["Job"].([]any); ok && len(j) == 2 {
+		s.JobID, _ = j[0].(uint32)
+	}
 	s.StartLimitBurst, _ = unit["StartLimitBurst"].(uint32)
 	if typ != nil {
 		s.Result = str(typ, "Result")

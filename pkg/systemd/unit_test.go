@@ -3,6 +3,7 @@ package systemd
 import (
 	"context"
 	"errors"
+	"github.com/godbus/dbus/v5"
 	"math"
 	"testing"
 	"time"
@@ -61,6 +62,8 @@ func TestStateFromProps(t *testing.T) {
 		"NeedDaemonReload":     true,
 		"ActiveEnterTimestamp": uint64(start.UnixMicro()),
 		"StateChangeTimestamp": uint64(math.MaxUint64),
+		// godbus gives a struct (uo) in a variant as []any.
+		"Job": []any{uint32(17), dbus.ObjectPath("/org/freedesktop/systemd1/job/17")},
 	}
 	svc := map[string]any{
 		"Result":                 "success",
@@ -87,6 +90,7 @@ func TestStateFromProps(t *testing.T) {
 	require.Equal(t, "success", s.Result)
 	require.Equal(t, uint32(4242), s.MainPID)
 	require.Equal(t, uint32(3), s.NRestarts)
+	require.Equal(t, uint32(17), s.JobID)
 
 	// A unit never started: null invocation id, no type properties.
 	s = stateFromProps(map[string]any{"LoadState": "not-found", "InvocationID": make([]byte, 16)}, nil)
