@@ -141,7 +141,8 @@ func (g *Gateway) chatHandlers(srv *control.Server) {
 		}
 		id = max(id, 1)
 		m := router.Message{Platform: platformLocal, ID: id, ChatID: int64(uid), ChatType: "local", UserID: int64(uid),
-			UserName: "local", MessageID: int(id), Text: req.Text}
+			UserName: "local", MessageID: int(id), Text: req.Text, Parsed: true}
+		m.Command, m.Args = localCommand(req.Text)
 		done := g.local.wait(id)
 		err = g.router.Receive(m)
 		g.local.ids.Unlock()
@@ -187,4 +188,14 @@ func (g *Gateway) waitAnswer(w http.ResponseWriter, r *http.Request, id int64, d
 	default:
 		control.WriteJSON(w, http.StatusOK, a)
 	}
+}
+
+// localCommand reads a command typed to `hermes chat`: "/restart now" is
+// ("restart", "now").
+func localCommand(text string) (name, args string) {
+	if !strings.HasPrefix(text, "/") {
+		return "", ""
+	}
+	name, args, _ = strings.Cut(strings.TrimSpace(text[1:]), " ")
+	return strings.ToLower(name), strings.TrimSpace(args)
 }

@@ -218,7 +218,7 @@ func (t *telegramPlatform) batchSink(_ context.Context, us []telegram.Update, ne
 }
 
 func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
-	m := router.Message{Platform: platformTelegram, ID: int64(u.UpdateID)}
+	m := router.Message{Platform: platformTelegram, ID: int64(u.UpdateID), Parsed: true}
 	if u.UpdateID == 0 {
 		// tgbotapi could not decode it; take the id from the raw JSON so the
 		// record (and the offset) still move past it.
@@ -249,6 +249,7 @@ func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
 	}
 	m.MessageID = msg.MessageID
 	m.Text = msg.Text
+	m.Command, m.Args, _ = telegram.ParseCommand(msg.Text)
 	if m.ChatID == 0 || m.UserID == 0 {
 		m.Skip = "message without chat or sender"
 	}

@@ -22,6 +22,16 @@ type Message struct {
 	UserName  string `json:"user_name,omitempty"`
 	MessageID int    `json:"message_id,omitempty"`
 	Text      string `json:"text"`
+	// Command is the command the adapter recognised in Text, normalised
+	// ("restart" for Telegram's "/restart@MyBot now"), "" for a plain
+	// message; Args is the rest. The router never parses a platform's
+	// command syntax.
+	Command string `json:"command,omitempty"`
+	Args    string `json:"args,omitempty"`
+	// Parsed is true when the adapter looked for a command: records an
+	// earlier release stored did not, and Resume reads theirs (see
+	// legacyCommand).
+	Parsed bool `json:"parsed,omitempty"`
 	// Skip marks an update that carries nothing to answer (an edit, a
 	// sticker, a malformed payload): recorded, confirmed, never processed.
 	Skip string `json:"skip,omitempty"`
@@ -30,14 +40,17 @@ type Message struct {
 // Private reports whether the message came in a one-to-one chat.
 func (m Message) Private() bool { return m.ChatType == "private" || m.ChatType == "local" }
 
-// Command splits "/restart@MyBot now" into ("restart", "MyBot", "now").
-func (m Message) Command() (name, bot, args string) {
-	if !strings.HasPrefix(m.Text, "/") {
-		return "", "", ""
+// legacyCommand reads the command of a message stored by a release before
+// adapters parsed commands (only Telegram and the local platform then:
+// "/restart@MyBot now" → "restart", "now"), so that a /restart pending
+// across the upgrade is still a /restart.
+func legacyCommand(text string) (name, args string) {
+	if !strings.HasPrefix(text, "/") {
+		return "", ""
 	}
-	first, rest, _ := strings.Cut(strings.TrimSpace(m.Text[1:]), " ")
-	name, bot, _ = strings.Cut(first, "@")
-	return strings.ToLower(name), bot, strings.TrimSpace(rest)
+	first, rest, _ := strings.Cut(strings.TrimSpace(text[1:]), " ")
+	name, _, _ = strings.Cut(first, "@")
+	return strings.ToLower(name), strings.TrimSpace(rest)
 }
 
 // Platform sends answers back where a message came from.

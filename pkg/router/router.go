@@ -195,6 +195,10 @@ func (r *Router) Resume() (int, error) {
 			}
 			continue
 		}
+		if !m.Parsed {
+			m.Command, m.Args = legacyCommand(m.Text)
+			m.Parsed = true
+		}
 		r.Submit(m)
 		n++
 	}
@@ -408,8 +412,8 @@ func (r *Router) process(m Message) {
 		r.answer(log, p, m, "📎 I can only read text messages for now.", "not text")
 		return
 	}
-	if name, _, args := m.Command(); name != "" {
-		r.command(log, p, m, role, name, args)
+	if m.Command != "" {
+		r.command(log, p, m, role, m.Command, m.Args)
 		return
 	}
 	r.agentTurn(log, p, m)

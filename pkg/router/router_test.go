@@ -177,7 +177,10 @@ func msg(from, chat int64, text string) Message {
 	if chat < 0 {
 		typ = "supergroup"
 	}
-	return Message{Platform: "telegram", ID: nextID, ChatID: chat, ChatType: typ, UserID: from, UserName: fmt.Sprint("u", from), MessageID: int(nextID), Text: text}
+	m := Message{Platform: "telegram", ID: nextID, ChatID: chat, ChatType: typ, UserID: from, UserName: fmt.Sprint("u", from), MessageID: int(nextID), Text: text, Parsed: true}
+	// As an adapter would.
+	m.Command, m.Args = legacyCommand(text)
+	return m
 }
 
 // telegramAccess is the config's Telegram lists as the router gets them.
@@ -412,15 +415,37 @@ func TestNewForgetsTheConversation(t *testing.T) {
 	require.Len(t, g.a.turns[1].History, 0, "/new cleared what came before")
 }
 
-func TestCommandParsing(t *testing.T) {
-	for text, want := range map[string][3]string{
-		"/restart":               {"restart", "", ""},
-		"/Restart@HermesBot now": {"restart", "HermesBot", "now"},
-		"hello":                  {"", "", ""},
+func TestCommandsOfRecordsFromAnEarlierReleaseAreRead(t *testing.T) {
+	for text, want := range map[string][2]string{
+		"/restart":               {"restart", ""},
+		"/Restart@HermesBot now": {"restart", "now"},
+		"hello":                  {"", ""},
 	} {
-		n, b, a := Message{Text: text}.Command()
-		require.Equal(t, want, [3]string{n, b, a}, text)
+		n, a := legacyCommand(text)
+		require.Equal(t, want, [2]string{n, a}, text)
 	}
+}
+
+// The router acts on the command the adapter recognised, never on the
+// text's look: "/status" from an adapter that did not call it a command
+// goes to the agent; a pending record stored by an earlier release (no
+// "parsed") is read as that release meant it.
+func TestTheAdapterSaysWhatIsACommand(t *testing.T) {
+	g := newRig(t, nil)
+	plain := msg(user, user, "/status")
+	plain.Command, plain.Args = "", ""
+	require.NoError(t, g.r.Receive(plain))
+	g.finished(t, 1)
+	require.Equal(t, []string{"reply: /status"}, g.p.messages(user))
+
+	old := msg(admin, admin, "/status")
+	old.Command, old.Args, old.Parsed = "", "", false
+	_, err := g.st.Receive(store.Item{Platform: old.Platform, ID: storeID(old.ID), Chat: storeID(old.ChatID), Msg: mustJSON(old)}, "")
+	require.NoError(t, err)
+	_, err = g.r.Resume()
+	require.NoError(t, err)
+	g.finished(t, 1)
+	require.Equal(t, []string{"status: fine"}, g.p.messages(admin))
 }
 
 func mustJSON(v any) []byte {
