@@ -252,9 +252,14 @@ func (g *guest) openSession(name string) (string, error) {
 		ls, _ := cmdOut(10*time.Second, "loginctl", "list-sessions", "--no-legend")
 		return "", fmt.Errorf("no logind session for %s after %s started: %s", user, name, ls)
 	}
-	// pam_systemd has the user manager started; wait for its start job.
-	if out, code := cmdOut(2*time.Minute, "systemctl", "start", "user@"+uid+".service"); code != 0 {
+	// pam_systemd has the user manager started; wait for its start job,
+	// then for the manager to finish starting its own units, as a login
+	// shell's first command would find it.
+	if out, code := cmdOut(3*time.Minute, "systemctl", "start", "user@"+uid+".service"); code != 0 {
 		return id, fmt.Errorf("user@%s.service: %s", uid, out)
+	}
+	if out, code := g.as(3*time.Minute, "systemctl", "--user", "is-system-running", "--wait"); code != 0 && out != "degraded" {
+		return id, fmt.Errorf("the user manager: %s", out)
 	}
 	return id, nil
 }

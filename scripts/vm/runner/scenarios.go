@@ -551,36 +551,15 @@ func (g *guest) journal(unit string, n int) string {
 // version, and while a chat /update runs hermes-update.service as shipped
 // (from the git checkout); every message is answered once.
 func (g *guest) update(c *check) {
-	n0 := g.prop(svc, "NRestarts")
-	var out string
-	var code int
-	var wall time.Duration
-	injected := g.talk(func() {
-		t0 := time.Now()
-		out, code = g.as(5*time.Minute, "hermes", "update", "--from", payload+"/next")
-		wall = time.Since(t0)
-	})
-	c.fig("update_wall_ms", wall.Milliseconds())
-	m := regexp.MustCompile(`✓ Restarted hermes-gateway \((\S+) → (\S+)\) in (\d+) ms`).FindStringSubmatch(out)
-	if c.expect(code == 0 && m != nil, "hermes update --from: exit %d: %s", code, tail(out, 12)) {
-		c.fig("restarted_in_ms", m[3])
-		c.fig("to", m[2])
-		restartMS, _ := strconv.Atoi(m[3])
-		c.expect(restartMS < 15000, "✓ Restarted after %d ms, not within seconds", restartMS)
-		st, code := g.as(time.Minute, payload+"/runner", "ctl", "status")
-		c.expect(code == 0 && strings.Contains(st, `"version":"`+m[2]+`"`), "the gateway does not report %s: %s", m[2], st)
-	}
-	g.answeredOnce(c, "during hermes update --from", injected)
-	c.expect(g.prop(svc, "NRestarts") == n0 && g.prop(svc, "ActiveState") == "active",
-		"after the update: NRestarts %s → %s, %s (an exit-75 loop?)", n0, g.prop(svc, "NRestarts"), g.prop(svc, "ActiveState"))
-
-	// /update from the chat: the checkout is at the revision the payload
-	// was built from, so the unit fetches, finds nothing newer and succeeds.
+	// /update from the chat, first: the checkout is at the revision the
+	// payload was built from, so the unit fetches, finds nothing newer and
+	// succeeds. (After --from below it would find a newer build, and the
+	// guest has no Go to build it.)
 	sent0 := len(g.fake.Sent(admin))
 	var final string
 	var ok bool
 	var took time.Duration
-	injected = g.talk(func() {
+	injected := g.talk(func() {
 		t0 := time.Now()
 		g.fake.InjectMessage(fakebot.UserMessage{UserID: admin, Text: "/update"})
 		ok = eventually(5*time.Minute, func() bool {
@@ -606,6 +585,29 @@ func (g *guest) update(c *check) {
 		c.note("hermes-update.service journal: %s", g.journal("hermes-update.service", 15))
 	}
 	g.answeredOnce(c, "during the chat /update", injected)
+
+	n0 := g.prop(svc, "NRestarts")
+	var out string
+	var code int
+	var wall time.Duration
+	injected = g.talk(func() {
+		t0 := time.Now()
+		out, code = g.as(5*time.Minute, "hermes", "update", "--from", payload+"/next")
+		wall = time.Since(t0)
+	})
+	c.fig("update_wall_ms", wall.Milliseconds())
+	m := regexp.MustCompile(`✓ Restarted hermes-gateway \((\S+) → (\S+)\) in (\d+) ms`).FindStringSubmatch(out)
+	if c.expect(code == 0 && m != nil, "hermes update --from: exit %d: %s", code, tail(out, 12)) {
+		c.fig("restarted_in_ms", m[3])
+		c.fig("to", m[2])
+		restartMS, _ := strconv.Atoi(m[3])
+		c.expect(restartMS < 15000, "✓ Restarted after %d ms, not within seconds", restartMS)
+		st, code := g.as(time.Minute, payload+"/runner", "ctl", "status")
+		c.expect(code == 0 && strings.Contains(st, `"version":"`+m[2]+`"`), "the gateway does not report %s: %s", m[2], st)
+	}
+	g.answeredOnce(c, "during hermes update --from", injected)
+	c.expect(g.prop(svc, "NRestarts") == n0 && g.prop(svc, "ActiveState") == "active",
+		"after the update: NRestarts %s → %s, %s (an exit-75 loop?)", n0, g.prop(svc, "NRestarts"), g.prop(svc, "ActiveState"))
 }
 
 // talk has the admin and the paired user send numbered messages, a few a
@@ -724,9 +726,13 @@ func (g *guest) namespace(c *check) {
 		return
 	}
 	defer func() {
+		// As the user would: remove the drop-in, install the units with
+		// the full sandbox again, and the gateway runs hardened.
 		g.asSh(time.Minute, fmt.Sprintf(`rm -rf "$(dirname %s)"; systemctl --user daemon-reload`, dropin))
-		out, code := g.as(2*time.Minute, "hermes", "gateway", "start")
-		c.expect(code == 0 && g.prop(svc, "ActiveState") == "active", "gateway start after removing the drop-in: exit %d: %s", code, tail(out, 6))
+		out, code := g.as(3*time.Minute, "hermes", "install-unit", "--sandbox=full", "--gateway", hermesHome+"/current/hermes-gateway")
+		c.expect(code == 0 && g.prop(svc, "ActiveState") == "active", "install-unit --sandbox=full after removing the drop-in: exit %d: %s", code, tail(out, 6))
+		unit, _ := os.ReadFile(unitDir + "/hermes-gateway.service")
+		c.expect(directive(string(unit), "PrivateUsers") == "yes", "after install-unit --sandbox=full the unit has PrivateUsers=%s", directive(string(unit), "PrivateUsers"))
 	}()
 	out, code := g.as(2*time.Minute, "hermes", "gateway", "restart")
 	c.fig("restart_exit", code)
@@ -745,7 +751,10 @@ func (g *guest) namespace(c *check) {
 	c.expect(code != 0 && says(out), "doctor (exit %d) does not say 226/NAMESPACE: %s", code, tail(out, 12))
 	out, code = g.as(3*time.Minute, "hermes", "install-unit", "--gateway", hermesHome+"/current/hermes-gateway")
 	c.fig("install_unit_exit", code)
-	c.expect(code != 0 && says(out), "install-unit (exit %d) does not say 226/NAMESPACE: %s", code, tail(out, 12))
+	c.expect(says(out), "install-unit (exit %d) does not say 226/NAMESPACE: %s", code, tail(out, 12))
+	if strings.Contains(out, "--sandbox=minimal") {
+		c.note("install-unit fell back to --sandbox=minimal: %s", firstLine(out[strings.Index(out, "!"):]))
+	}
 }
 
 // prepareReboot stops the gateway (as shutdown would), records its
@@ -817,10 +826,11 @@ func (g *guest) afterReboot(c *check) {
 	g.fake.InjectMessage(fakebot.UserMessage{UserID: stranger, Text: "after the reboot"})
 	msgs, err := g.waitSent(stranger, n+1, 2*time.Minute)
 	if c.expect(err == nil && turnOf(msgs[n].Text, "after the reboot") > 0, "no answer after the reboot: %v %q", err, texts(msgs[n:])) {
-		// The echo agent numbers the turns of the conversation it was given.
+		// The echo agent numbers the turns of the conversation it was given:
+		// the stored one, capped at history_turns (20 by default).
 		turn := turnOf(msgs[n].Text, "after the reboot")
 		c.fig("turn", turn)
-		c.expect(turn == g.st.Turns+1, "the answer after the reboot is turn %d; the conversation had %d turns before it", turn, g.st.Turns)
+		c.expect(turn == min(g.st.Turns, 20)+1, "the answer after the reboot is turn %d; the conversation had %d turns before it", turn, g.st.Turns)
 	}
 }
 
