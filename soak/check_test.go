@@ -246,7 +246,7 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 	}
 	r.sayf("soak: control probe: %d requests, %d answered by %d pids, refused %d, failed with a SIGKILL in flight %d, failed otherwise %d, longest %s (at %s); versions %v",
 		ps.requests, ps.ok, len(ps.pids), len(ps.refused), len(ps.failedAtKill), len(ps.failed), ps.longest.Round(time.Millisecond), s.since(ps.longestAt), ps.versionsAnswered)
-	r.sayf("soak: journal: %d lines; exits by code %v; resumed %d times (%q); drain timed out %d; turns abandoned %d; dropped turns %d; sent-log recoveries %d; delivery failed %d; redeliveries ignored %d; Back not sent %d; getUpdates 409 conflicts %d (each stops receiving for 30 s)",
+	r.sayf("soak: journal: %d lines; exits by code %v; resumed %d times (%q); drain timed out %d; turns abandoned %d; dropped turns %d; sent-log recoveries %d; delivery failed %d; redeliveries ignored %d; Back not sent %d; getUpdates 409 conflicts %d (each retried after 1 s, backing off to 30 s)",
 		len(js), exits, jcount("resuming work a previous process left unfinished"), "resuming work", jcount("drain timed out"),
 		jcount("turn abandoned by the drain"), jcount("dropping a turn that failed across restarts"), jcount("answers sent by the previous process"),
 		jcount("delivery failed"), jcount("redelivered update ignored"), jcount("could not say we are back"), jcount("telegram: 409 conflict"))
