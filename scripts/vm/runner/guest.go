@@ -175,7 +175,7 @@ func (g *guest) asSh(timeout time.Duration, script string) (string, int) {
 	return g.as(timeout, "/bin/sh", "-ec", script)
 }
 
-// systemctlUser reads a property of one of the user's units.
+// prop reads a property of one of the user's units.
 func (g *guest) prop(unit, name string) string {
 	out, _ := g.as(30*time.Second, "systemctl", "--user", "show", "-p", name, "--value", unit)
 	return strings.TrimSpace(out)

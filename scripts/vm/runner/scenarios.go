@@ -485,7 +485,9 @@ func (g *guest) alerts(c *check) {
 	}
 	alerts := len(g.fake.Sent(admin)) - alerts0
 	c.fig("crash_loop_alerts", alerts)
-	c.expect(alerts == want, "%d alerts for a crash loop (start limit hit: %v), want %d", alerts, hit, want)
+	if !c.expect(alerts == want, "%d alerts for a crash loop (start limit hit: %v), want %d", alerts, hit, want) {
+		c.note("hermes-gateway-failed.service's journal: %s", g.journal("hermes-gateway-failed.service", 12))
+	}
 	runs := g.alertRuns() - runs0
 	c.fig("failed_unit_runs", runs)
 	g.failedUnitOK(c)
