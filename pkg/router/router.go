@@ -390,7 +390,11 @@ func (r *Router) process(m Message) {
 	}
 	if n > r.o.MaxAttempts {
 		log.Error("dropping a turn that failed across restarts", "attempts", n-1)
-		_ = r.reply(log, p, m, fmt.Sprintf("😞 Sorry, I could not answer your message after %d tries; it has been dropped. Please send it again.", n-1))
+		// The same words whichever process says them: a process killed
+		// with this apology on the wire leaves the next one to say it
+		// again, and a person should see one apology, repeated at worst,
+		// never two that disagree about the count.
+		_ = r.reply(log, p, m, fmt.Sprintf("😞 Sorry, I could not answer your message after %d tries; it has been dropped. Please send it again.", r.o.MaxAttempts))
 		r.finish(m, store.Dropped, fmt.Sprintf("gave up after %d attempts", n-1))
 		return
 	}
