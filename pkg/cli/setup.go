@@ -215,27 +215,31 @@ func applyToGateway(cmd *cobra.Command, cfg *config.Config, out io.Writer) error
 	return restartGateway(ctx, m, out)
 }
 
-func readToken(file string, in *bufio.Reader, out io.Writer, tty bool) (string, error) {
-	var raw string
+// readSecret reads a secret from a file or, on a terminal, without echo
+// (prompt names it). Never from an argument: arguments show in ps.
+func readSecret(file, prompt, what string, out io.Writer, tty bool) (string, error) {
 	switch {
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("read the token: %w", err)
+			return "", fmt.Errorf("read the %s: %w", what, err)
 		}
-		raw = string(b)
+		return strings.TrimSpace(string(b)), nil
 	case tty:
-		fmt.Fprint(out, "Bot token from @BotFather (not shown): ")
+		fmt.Fprint(out, prompt+" (not shown): ")
 		t, err := readHidden(int(os.Stdin.Fd()))
 		fmt.Fprintln(out)
-		if err != nil {
-			return "", err
-		}
-		raw = t
+		return strings.TrimSpace(t), err
 	default:
-		return "", usageError{errors.New("give the token with --token-file FILE (it is never taken as an argument: arguments show in ps)")}
+		return "", usageError{fmt.Errorf("give the %s with --token-file FILE (it is never taken as an argument: arguments show in ps)", what)}
 	}
-	token := strings.TrimSpace(raw)
+}
+
+func readToken(file string, in *bufio.Reader, out io.Writer, tty bool) (string, error) {
+	token, err := readSecret(file, "Bot token from @BotFather", "token", out, tty)
+	if err != nil {
+		return "", err
+	}
 	if id, secret, ok := strings.Cut(token, ":"); !ok || id == "" || len(secret) < 30 {
 		return "", errors.New("that does not look like a bot token (digits, a colon, then 35 or so characters); copy it again from @BotFather")
 	}

@@ -183,26 +183,10 @@ func setupMatrix(cmd *cobra.Command, s matrixSetup) error {
 // readMatrixToken reads the access token from a file or, on a terminal,
 // without echo. Never from an argument: arguments show in ps.
 func readMatrixToken(file string, out io.Writer, tty bool) (string, error) {
-	var raw string
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read the token: %w", err)
-		}
-		raw = string(b)
-	case tty:
-		fmt.Fprint(out, "The bot's access token (not shown): ")
-		t, err := readHidden(int(os.Stdin.Fd()))
-		fmt.Fprintln(out)
-		if err != nil {
-			return "", err
-		}
-		raw = t
-	default:
-		return "", usageError{errors.New("give the access token with --token-file FILE (it is never taken as an argument: arguments show in ps)")}
+	token, err := readSecret(file, "The bot's access token", "access token", out, tty)
+	if err != nil {
+		return "", err
 	}
-	token := strings.TrimSpace(raw)
 	if err := matrix.CheckToken(token); err != nil {
 		return "", usageError{err}
 	}
