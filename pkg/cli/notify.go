@@ -37,21 +37,11 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 			// restarts the unit right away. Alert only when it has given up
 			// (failed: the start limit, exit 78): a crash it recovered from
 			// is in the journal and in `hermes doctor`.
-			// A process killed while a restart job stops it also leaves the
-			// unit failed until the job starts it again (13 s once, on a
-			// loaded machine): a job for the unit means systemd is bringing
-			// it back. Look a few times over three seconds before deciding.
-			if m, err := connect(ctx); err == nil {
-				for i := 0; i < 15; i++ {
-					st, err := m.Unit(ctx, unit)
-					if err == nil && (st.ActiveState != "failed" || st.JobID != 0) {
-						m.Close()
-						fmt.Fprintf(cmd.OutOrStdout(), "%s is %s (%s), job %d: systemd is restarting it; no alert\n", unit, st.ActiveState, st.SubState, st.JobID)
-						return nil
-					}
-					time.Sleep(200 * time.Millisecond) // polling systemd's state: it sends no signal we could wait on here
-				}
-				m.Close()
+			if restarting, why := systemdStillRestarts(ctx, unit); restarting {
+				fmt.Fprintln(cmd.OutOrStdout(), why+"; no alert")
+				return nil
+			} else if why != "" {
+				fmt.Fprintln(cmd.OutOrStdout(), why)
 			}
 			text := failureText(ctx, unit)
 			token, err := telegram.ReadTokenFile(cfg.ResolvePath(cfg.Telegram.TokenFile))
@@ -78,6 +68,46 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 	}
 	cmd.Flags().StringVar(&unit, "unit", svc, "the unit that failed")
 	return cmd
+}
+
+// systemdStillRestarts reports whether systemd is bringing unit back: it is
+// not failed, or it has a job (a process killed while a restart job stops
+// it leaves the unit failed until the job starts it again: 13 s once, on a
+// loaded machine). It looks for three seconds of "failed, no job" before
+// saying no. Reaching the user manager can take long on a starved machine
+// (a guest under emulation missed the 2 s connect deadline and alerted
+// for a loop systemd was still restarting): it keeps trying for 30 s, and
+// only then alerts, saying it could not check.
+func systemdStillRestarts(ctx context.Context, unit string) (bool, string) {
+	deadline := time.Now().Add(30 * time.Second)
+	failedSamples := 0
+	var lastErr error
+	for time.Now().Before(deadline) && failedSamples < 15 {
+		m, err := connect(ctx)
+		if err != nil {
+			lastErr = err
+			time.Sleep(time.Second) // the bus gives no signal for "reachable now"
+			continue
+		}
+		for failedSamples < 15 {
+			st, err := m.Unit(ctx, unit)
+			if err != nil {
+				lastErr = err
+				break
+			}
+			if st.ActiveState != "failed" || st.JobID != 0 {
+				m.Close()
+				return true, fmt.Sprintf("%s is %s (%s), job %d: systemd is restarting it", unit, st.ActiveState, st.SubState, st.JobID)
+			}
+			failedSamples++
+			time.Sleep(200 * time.Millisecond) // polling systemd's state: it sends no signal we could wait on here
+		}
+		m.Close()
+	}
+	if failedSamples >= 15 {
+		return false, ""
+	}
+	return false, fmt.Sprintf("could not check whether systemd is restarting %s (%v); alerting", unit, lastErr)
 }
 
 func failureText(ctx context.Context, unit string) string {
