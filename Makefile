@@ -22,7 +22,7 @@ FUZZTIME ?= 60s
 DURATION ?= 2m
 SEED ?= 0
 
-.PHONY: all build man install test unit e2e demo vet fuzz fuzz-short soak bench clean vmtest
+.PHONY: all build man install test unit e2e matrix-test demo vet fuzz fuzz-short soak bench clean vmtest
 
 all: build
 
@@ -51,13 +51,21 @@ vet:
 	$(GO) vet -tags soak ./soak/
 
 # Unit tests, then the e2e tests inside a private systemd --user + journald.
-test: vet unit fuzz-short e2e soak
+test: vet unit fuzz-short e2e matrix-test soak
 
 unit:
 	$(GO) test -race -count=1 ./...
 
 e2e: build
 	scripts/sandbox -- $(GO) test -tags e2e -count=1 -timeout 20m $(E2E_PKGS)
+
+# The Matrix adapter against a real homeserver (build tag matrix): Dendrite
+# is built from the Go module proxy on the first run (about 8 minutes on 2
+# busy cores) and cached in ~/.cache/hermes (or $HERMES_DENDRITE_BIN).
+matrix-test:
+	$(GO) vet -tags matrix ./pkg/matrix/ ./internal/dendrite/ ./pkg/cli/
+	$(GO) test -tags matrix -count=1 -timeout 30m ./pkg/matrix/
+	$(GO) test -tags matrix -count=1 -timeout 10m -run Matrix ./pkg/cli/
 
 fuzz:
 	@for f in $(FUZZ); do pkg=$${f%%:*}; t=$${f##*:}; echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
