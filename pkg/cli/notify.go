@@ -9,6 +9,7 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/doctor"
 	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"github.com/spf13/cobra"
 )
@@ -82,6 +83,7 @@ func systemdStillRestarts(ctx context.Context, unit string) (bool, string) {
 	deadline := time.Now().Add(30 * time.Second)
 	failedSamples := 0
 	var lastErr error
+	var seen systemd.UnitState
 	for time.Now().Before(deadline) && failedSamples < 15 {
 		m, err := connect(ctx)
 		if err != nil {
@@ -99,13 +101,17 @@ func systemdStillRestarts(ctx context.Context, unit string) (bool, string) {
 				m.Close()
 				return true, fmt.Sprintf("%s is %s (%s), job %d: systemd is restarting it", unit, st.ActiveState, st.SubState, st.JobID)
 			}
+			seen = st
 			failedSamples++
 			time.Sleep(200 * time.Millisecond) // polling systemd's state: it sends no signal we could wait on here
 		}
 		m.Close()
 	}
 	if failedSamples >= 15 {
-		return false, ""
+		// Said in the journal, so a wrong alert can be traced to what
+		// systemd showed.
+		return false, fmt.Sprintf("%s stayed failed with no job for 3 s (%s, result %s, main process %s, %d automatic restarts): alerting",
+			unit, seen.SubState, seen.Result, seen.ExitDescription(), seen.NRestarts)
 	}
 	return false, fmt.Sprintf("could not check whether systemd is restarting %s (%v); alerting", unit, lastErr)
 }
