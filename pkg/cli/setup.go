@@ -76,16 +76,10 @@ give: the token from @BotFather (not echoed) and your Telegram user id.`,
 
 func setupTelegram(cmd *cobra.Command, s telegramSetup) error {
 	out := cmd.OutOrStdout()
-	cfgPath, _ := cmd.Flags().GetString("config")
-	if cfgPath == "" {
-		cfgPath = config.DefaultPath()
-	}
-	cfg, err := config.Load(cfgPath)
+	cfgPath, cfg, in, tty, err := setupInputs(cmd)
 	if err != nil {
-		return fmt.Errorf("the current config is not valid, fix it first: %w", err)
+		return err
 	}
-	in := bufio.NewReader(cmd.InOrStdin())
-	tty := isTerminal(os.Stdin) && cmd.InOrStdin() == os.Stdin
 
 	token, err := readToken(s.tokenFile, in, out, tty)
 	if err != nil {
@@ -213,6 +207,19 @@ func applyToGateway(cmd *cobra.Command, cfg *config.Config, out io.Writer) error
 		}
 	}
 	return restartGateway(ctx, m, out)
+}
+
+// setupInputs is what every setup command starts from: the config file
+// (which must be valid), the input, and whether it is a terminal to ask on.
+func setupInputs(cmd *cobra.Command) (cfgPath string, cfg *config.Config, in *bufio.Reader, tty bool, err error) {
+	cfgPath, _ = cmd.Flags().GetString("config")
+	if cfgPath == "" {
+		cfgPath = config.DefaultPath()
+	}
+	if cfg, err = config.Load(cfgPath); err != nil {
+		return "", nil, nil, false, fmt.Errorf("the current config is not valid, fix it first: %w", err)
+	}
+	return cfgPath, cfg, bufio.NewReader(cmd.InOrStdin()), isTerminal(os.Stdin) && cmd.InOrStdin() == os.Stdin, nil
 }
 
 // readSecret reads a secret from a file or, on a terminal, without echo

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -55,16 +54,10 @@ Encrypted rooms are not supported: invite the bot to an unencrypted room.`,
 
 func setupMatrix(cmd *cobra.Command, s matrixSetup) error {
 	out := cmd.OutOrStdout()
-	cfgPath, _ := cmd.Flags().GetString("config")
-	if cfgPath == "" {
-		cfgPath = config.DefaultPath()
-	}
-	cfg, err := config.Load(cfgPath)
+	cfgPath, cfg, in, tty, err := setupInputs(cmd)
 	if err != nil {
-		return fmt.Errorf("the current config is not valid, fix it first: %w", err)
+		return err
 	}
-	in := bufio.NewReader(cmd.InOrStdin())
-	tty := isTerminal(os.Stdin) && cmd.InOrStdin() == os.Stdin
 
 	for _, a := range s.admins {
 		if !config.ValidMatrixUserID(a) {
