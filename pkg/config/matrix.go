@@ -69,12 +69,8 @@ func checkHomeserver(s string) string {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Sprintf("%q must start with https://", s)
-	case u.Host == "":
-		return fmt.Sprintf("%q has no host", s)
-	case u.User != nil:
-		return fmt.Sprintf("%q must not contain credentials", s)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
-		return fmt.Sprintf("%q must not have a query or fragment", s)
+	case baseURLProblem(s, u) != "":
+		return baseURLProblem(s, u)
 	case strings.Contains(u.Path, "/_matrix"):
 		return fmt.Sprintf("%q must be the server's root, without /_matrix/…", s)
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):

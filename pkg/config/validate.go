@@ -108,6 +108,20 @@ func (c *Config) validateTelegram() *Error {
 // checkAPIURL accepts the root of a Bot API server: http(s), a host, and no
 // query, fragment, credentials or /bot<token> path (the client appends
 // /bot<token>/<method> itself).
+// baseURLProblem is what any API root must not be: without a host, with
+// credentials, a query or a fragment.
+func baseURLProblem(s string, u *url.URL) string {
+	switch {
+	case u.Host == "":
+		return fmt.Sprintf("%q has no host", s)
+	case u.User != nil:
+		return fmt.Sprintf("%q must not contain credentials", s)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Sprintf("%q must not have a query or fragment", s)
+	}
+	return ""
+}
+
 func checkAPIURL(s string) string {
 	if s == "" {
 		return "must not be empty"
@@ -119,12 +133,8 @@ func checkAPIURL(s string) string {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Sprintf("%q must start with https:// or http://", s)
-	case u.Host == "":
-		return fmt.Sprintf("%q has no host", s)
-	case u.User != nil:
-		return fmt.Sprintf("%q must not contain credentials", s)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
-		return fmt.Sprintf("%q must not have a query or fragment", s)
+	case baseURLProblem(s, u) != "":
+		return baseURLProblem(s, u)
 	case strings.Contains(u.Path, "/bot"):
 		return fmt.Sprintf("%q must not contain a /bot<token> path", s)
 	}
