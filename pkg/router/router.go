@@ -73,6 +73,13 @@ type Router struct {
 	// claimed holds the messages whose turn is running in this process:
 	// see claim.
 	claimed map[msgKey]struct{}
+	// replying and noticing order a turn's drain notice before its
+	// answer: a notice is skipped once the answer is on its way or sent
+	// (replying lasts until the turn's claim ends), and an
+	// answer waits for a notice already on the wire. "Your answer is
+	// coming" after the answer would be a false statement.
+	replying map[msgKey]struct{}
+	noticing map[msgKey]chan struct{}
 }
 
 type msgKey struct {
@@ -120,7 +127,7 @@ func New(o Options) *Router {
 	sendCtx, stopSends := context.WithCancel(context.Background())
 	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sendCtx: sendCtx, stopSends: stopSends, sem: make(chan struct{}, o.MaxConcurrent),
 		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{},
-		claimed: map[msgKey]struct{}{}}
+		claimed: map[msgKey]struct{}{}, replying: map[msgKey]struct{}{}, noticing: map[msgKey]chan struct{}{}}
 }
 
 // AddPlatform registers where answers for a platform's messages go.
@@ -306,14 +313,24 @@ func (r *Router) Draining() bool {
 }
 
 func (r *Router) notice(t *turn) {
+	k := msgKey{t.m.Platform, t.m.ID}
 	r.mu.Lock()
 	_, still := r.running[t]
-	if !still || !t.claimed || t.noticed {
+	_, replying := r.replying[k]
+	if !still || !t.claimed || t.noticed || replying {
 		r.mu.Unlock()
 		return
 	}
 	t.noticed = true
+	sent := make(chan struct{})
+	r.noticing[k] = sent
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.noticing, k)
+		r.mu.Unlock()
+		close(sent)
+	}()
 	if p := r.platform(t.m.Platform); p != nil {
 		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 		defer cancel()
@@ -458,6 +475,7 @@ func (r *Router) claim(m Message) (release func(), ok bool) {
 	release = func() {
 		r.mu.Lock()
 		delete(r.claimed, k)
+		delete(r.replying, k)
 		r.mu.Unlock()
 	}
 	it, err := r.o.Store.Get(m.Platform, storeID(m.ID))
@@ -560,6 +578,14 @@ var errAbandoned = errors.New("abandoned by the drain")
 // reply sends text. A message that cannot be delivered is logged with the
 // chat and the reason, and holds up nothing else.
 func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) error {
+	k := msgKey{m.Platform, m.ID}
+	r.mu.Lock()
+	notice := r.noticing[k]
+	r.replying[k] = struct{}{} // until the claim ends: see claim's release
+	r.mu.Unlock()
+	if notice != nil {
+		<-notice // bounded by the notice's own 10 s timeout
+	}
 	ctx, cancel := context.WithTimeout(r.sendCtx, 2*time.Minute)
 	defer cancel()
 	if err := p.Send(ctx, m.ChatID, text, m.MessageID); err != nil {
