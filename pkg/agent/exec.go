@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,6 +125,19 @@ func (x *execAgent) Name() string { return "exec (" + x.path + ")" }
 
 // Reply runs the command for t; see execAgent.
 func (x *execAgent) Reply(ctx context.Context, t Turn) (string, error) {
+	return x.run(ctx, t, nil)
+}
+
+// Stream runs the command for t like Reply, giving part each line of its
+// stdout (the newline included) as soon as the command has written it: an
+// agent that flushes its answer line by line is shown growing in the chat.
+// Only lines within agent.exec.max_output_bytes are given; a last line
+// without a newline is in the returned answer only.
+func (x *execAgent) Stream(ctx context.Context, t Turn, part func(string)) (string, error) {
+	return x.run(ctx, t, part)
+}
+
+func (x *execAgent) run(ctx context.Context, t Turn, part func(string)) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", ctxError("exec", err)
 	}
@@ -152,6 +166,9 @@ func (x *execAgent) Reply(ctx context.Context, t Turn) (string, error) {
 	stdout := &limitedBuffer{max: x.maxOut}
 	stderr := &tailBuffer{max: stderrTailBytes}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if part != nil {
+		cmd.Stdout = &lineWriter{buf: stdout, part: part}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = execWaitDelay
 
@@ -330,6 +347,27 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		b.truncated = true
 	}
 	return len(p), nil
+}
+
+// lineWriter writes to buf and gives part each complete line that buf
+// kept (exec.Cmd calls Write from one goroutine, as the bytes arrive).
+type lineWriter struct {
+	buf     *limitedBuffer
+	part    func(string)
+	emitted int // bytes of buf.buf already given to part
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	for {
+		kept := w.buf.buf[w.emitted:]
+		i := bytes.IndexByte(kept, '\n')
+		if i < 0 {
+			return n, err
+		}
+		w.part(strings.ToValidUTF8(string(kept[:i+1]), "\uFFFD"))
+		w.emitted += i + 1
+	}
 }
 
 // tailBuffer keeps the last max bytes written to it.

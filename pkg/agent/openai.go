@@ -117,6 +117,7 @@ func (o *openAI) Name() string { return fmt.Sprintf("openai (%s at %s)", o.model
 type chatRequest struct {
 	Model    string    `json:"model"`
 	Messages []Message `json:"messages"`
+	Stream   bool      `json:"stream,omitempty"`
 }
 
 // attemptError is a failed attempt: what to tell the person, what to log,
@@ -136,13 +137,29 @@ type attemptError struct {
 // would outlast ctx's deadline, or a Retry-After above a minute, ends the
 // retries at once.
 func (o *openAI) Reply(ctx context.Context, t Turn) (string, error) {
+	return o.run(ctx, t, false, func(actx context.Context, body []byte) (string, *attemptError, bool) {
+		reply, aerr := o.attempt(actx, body)
+		return reply, aerr, false
+	})
+}
+
+// request encodes the chat completions request for t.
+func (o *openAI) request(t Turn, stream bool) ([]byte, error) {
 	msgs := make([]Message, 0, len(t.History)+2)
 	if o.system != "" {
 		msgs = append(msgs, Message{Role: RoleSystem, Content: o.system})
 	}
 	msgs = append(msgs, t.History...)
 	msgs = append(msgs, Message{Role: RoleUser, Content: t.Text})
-	body, err := json.Marshal(chatRequest{Model: o.model, Messages: msgs})
+	return json.Marshal(chatRequest{Model: o.model, Messages: msgs, Stream: stream})
+}
+
+// run makes attempts with do until one succeeds or the retries (see Reply)
+// are spent. do reports whether it gave any part of the answer to the
+// caller: once a person may have seen part of an answer, it is not asked
+// for again (a second, different answer would follow the first's start).
+func (o *openAI) run(ctx context.Context, t Turn, stream bool, do func(context.Context, []byte) (string, *attemptError, bool)) (string, error) {
+	body, err := o.request(t, stream)
 	if err != nil {
 		return "", o.fail(&attemptError{user: UserGeneric, err: fmt.Errorf("encode request: %w", err)}, 0, "")
 	}
@@ -150,9 +167,12 @@ func (o *openAI) Reply(ctx context.Context, t Turn) (string, error) {
 		if err := ctx.Err(); err != nil {
 			return "", ctxError("openai", err)
 		}
-		reply, aerr := o.attempt(ctx, body)
+		reply, aerr, emitted := do(ctx, body)
 		if aerr == nil {
 			return reply, nil
+		}
+		if emitted {
+			return "", o.fail(aerr, attempt, "not retrying: part of the answer was already shown")
 		}
 		if !aerr.retry || attempt > o.retries {
 			return "", o.fail(aerr, attempt, "")

@@ -82,6 +82,12 @@ type Fault struct {
 	// application/json, whatever it holds). With Status and no Body, the
 	// body is an OpenAI-style error.
 	Body string
+	// For a streamed answer ("stream": true): CutAfter > 0 closes the
+	// connection after that many chunks, without [DONE] (a proxy or the
+	// model server dying mid-answer); ErrorAfter > 0 sends an error event,
+	// data: {"error":{...}}, after that many chunks and ends the stream
+	// there, as OpenAI-compatible servers report a failure mid-stream.
+	CutAfter, ErrorAfter int
 }
 
 // Server is the fake. Its methods are safe for concurrent use.
@@ -95,6 +101,8 @@ type Server struct {
 	requests []Request
 	faults   []Fault
 	reply    func(ChatRequest) string
+	chunks   func(string) []string
+	gate     func(i int)
 	key      string
 	n        int
 }
@@ -257,6 +265,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 			return
 		}
+	}
+	if fault.Status == 0 && fault.Body == "" && req.Body.Stream && decodeErr == nil && (key == "" || req.Authorization == "Bearer "+key) && strings.TrimSpace(req.Body.Model) != "" {
+		for k, v := range fault.Header {
+			w.Header()[http.CanonicalHeaderKey(k)] = v
+		}
+		s.stream(w, r, id, req.Body, fault)
+		return
 	}
 	for k, v := range fault.Header {
 		w.Header()[http.CanonicalHeaderKey(k)] = v
