@@ -161,8 +161,12 @@ func (s *Server) handleSendMessage(_ *http.Request, p params) (any, error) {
 }
 
 // handleEditMessageText covers the chat_id+message_id form, which is what a
-// gateway streaming an answer uses. Telegram refuses edits that change
-// nothing, a frequent bug in streaming code.
+// gateway streaming an answer uses, answering as Telegram does: 400
+// "message is not modified" for an edit that changes nothing (a frequent
+// bug in streaming code), "message to edit not found", "message can't be
+// edited" for a message that is not the bot's, the text's entities checked
+// as sendMessage checks them, and the flood limits of sends (429 with
+// retry_after).
 func (s *Server) handleEditMessageText(_ *http.Request, p params) (any, error) {
 	if _, ok := p.get("inline_message_id"); ok {
 		return nil, badRequest("MESSAGE_ID_INVALID")
@@ -196,6 +200,13 @@ func (s *Server) handleEditMessageText(_ *http.Request, p params) (any, error) {
 		return nil, apiErr(400, DescMessageNotModified)
 	}
 	now := s.opts.Now()
+	// Edits share the send limits (Telegram's levlam, tdlib/td#3034):
+	// a gateway editing a streamed answer too often gets 429 with
+	// retry_after like one sending too often, and the edit is not made.
+	if aerr := s.flood.allow(c.chat, now); aerr != nil {
+		s.broadcastLocked()
+		return nil, aerr
+	}
 	edited := *msg
 	edited.Text, edited.Entities, edited.EditDate = text, entities, now.Unix()
 	edited.ReplyMarkup = nil
