@@ -106,6 +106,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("fakebot: internal error", "method", name, "err", err)
 			ae = apiErr(500, DescInternalError)
 		}
+		s.mu.Lock()
+		s.errors++
+		s.mu.Unlock()
 		s.log.Debug("fakebot: error answer", "method", name, "code", ae.Code, "description", ae.Description)
 		writeError(w, ae)
 		return

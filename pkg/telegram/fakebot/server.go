@@ -123,6 +123,7 @@ type Server struct {
 	calls        map[string]int
 	unauthorized int
 	faultsHit    int
+	errors       int // error answers of the methods themselves (Stats.Errors)
 
 	updates updateQueue
 	poller  *pollWaiter

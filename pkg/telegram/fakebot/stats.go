@@ -17,6 +17,7 @@ func (s *Server) Stats() Stats {
 		NextUpdateID:     s.updates.nextID,
 		LongPollActive:   s.poller != nil,
 		Faults:           s.faultsHit,
+		Errors:           s.errors,
 		FloodRejections:  s.flood.rejections,
 		WebhookDelivered: s.webhook.delivered,
 		WebhookFailed:    s.webhook.failed,

@@ -136,6 +136,10 @@ type Stats struct {
 	LongPollActive bool `json:"long_poll_active"`
 	// Faults counts calls answered by a scripted fault.
 	Faults int `json:"faults"`
+	// Errors counts calls a method refused on its own (a 400 such as
+	// "message is not modified", flood control's 429, ...), not counting
+	// scripted faults: a well-behaved client keeps it at 0.
+	Errors int `json:"errors"`
 	// FloodRejections counts 429s produced by flood control.
 	FloodRejections int `json:"flood_rejections"`
 	// Webhook deliveries: successful (2xx) and failed attempts.
