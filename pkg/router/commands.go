@@ -26,6 +26,7 @@ type RestartNotice struct {
 
 const helpText = `Commands:
 /new – start a fresh conversation
+/stop – stop the answer being written
 /status – version, uptime, last restart
 /restart – restart the gateway (admins)
 /update – update the gateway to the newest version (admins)
@@ -44,6 +45,8 @@ func (r *Router) command(log *slog.Logger, p Platform, m Message, role, name, ar
 		r.answer(log, p, m, helpText, "command /help")
 	case "status":
 		r.answer(log, p, m, r.o.Host.StatusText(), "command /status")
+	case "stop":
+		r.stopCommand(log, p, m)
 	case "new":
 		if err := r.o.History.Reset(m.Platform, m.ChatID); err != nil {
 			log.Error("could not reset the conversation", "err", err)

@@ -80,6 +80,10 @@ type Router struct {
 	// coming" after the answer would be a false statement.
 	replying map[msgKey]struct{}
 	noticing map[msgKey]chan struct{}
+	// stops are the running agent turns /stop can end, by chat, and
+	// stopAnswers the /stops that ended one (see stream.go).
+	stops       map[chatKey]*stopHandle
+	stopAnswers map[msgKey]bool
 }
 
 type msgKey struct {
@@ -216,6 +220,9 @@ func (r *Router) Resume() (int, error) {
 // is harmless: whether it still needs a turn is decided when the turn
 // starts (claim).
 func (r *Router) Submit(m Message) {
+	if m.Command == "stop" {
+		r.stopChat(m)
+	}
 	k := chatKey{m.Platform, m.ChatID}
 	r.mu.Lock()
 	q := r.chats[k]
@@ -528,14 +535,17 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	if err != nil {
 		log.Warn("could not load the conversation; answering without history", "err", err)
 	}
-	ctx, stopTyping := context.WithCancel(r.ctx)
+	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
-	reply, err := r.o.Agent.Reply(ctx, agent.Turn{
+	reply, st, err := r.runAgent(ctx, log, p, m, agent.Turn{
 		Platform: m.Platform, ChatID: m.ChatID, UserID: m.UserID, UserName: m.UserName,
 		Text: m.Text, History: conv.Messages,
 	})
-	stopTyping()
+	wasStopped := stopped() // also ends the typing
 	if r.ctx.Err() != nil {
+		if st != nil {
+			st.cancel() // its messages are recorded: the next process finishes them
+		}
 		// Cut short on purpose: not the turn's fault, so it does not count
 		// towards the attempts after which a turn is dropped.
 		if err := r.o.Store.ReleaseAttempt(m.Platform, storeID(m.ID)); err != nil {
@@ -544,8 +554,21 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		log.Info("turn abandoned by the drain; it runs again after the restart")
 		return
 	}
+	if wasStopped && err != nil {
+		log.Info("turn stopped by /stop")
+		if st != nil {
+			r.endAgentTurn(log, m, st, err, true)
+			return
+		}
+		r.finish(m, store.Done, "stopped by /stop")
+		return
+	}
 	if err != nil {
 		log.Error("agent failed", "agent", r.o.Agent.Name(), "err", err)
+		if st != nil {
+			r.endAgentTurn(log, m, st, err, false)
+			return
+		}
 		r.answer(log, p, m, agent.UserMessage(err), "agent error: "+err.Error())
 		return
 	}
@@ -553,6 +576,10 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	// turn from the conversation; a crash before it replaces it on rerun.
 	if err := r.o.History.Record(m.Platform, m.ChatID, m.ID, m.Text, reply); err != nil {
 		log.Warn("could not save the conversation", "err", err)
+	}
+	if st != nil {
+		r.answerStream(log, m, st, reply, "answered")
+		return
 	}
 	r.answer(log, p, m, reply, "answered")
 }

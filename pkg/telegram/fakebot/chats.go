@@ -198,3 +198,20 @@ func (s *Server) WaitForActions(ctx context.Context, chatID int64, n int) ([]Cha
 	})
 	return out, err
 }
+
+// WaitForMessage blocks until the bot's message number i (0-based, in
+// sending order) in chatID exists and ok holds for it, and returns it. It
+// wakes on each send and edit, without polling: a test watches an answer
+// grow.
+func (s *Server) WaitForMessage(ctx context.Context, chatID int64, i int, ok func(SentMessage) bool) (SentMessage, error) {
+	var out SentMessage
+	err := s.waitUntil(ctx, func() bool {
+		sent := s.sentLocked(chatID)
+		if len(sent) <= i || !ok(sent[i]) {
+			return false
+		}
+		out = sent[i]
+		return true
+	})
+	return out, err
+}
