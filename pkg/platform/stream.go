@@ -40,4 +40,9 @@ type Stream interface {
 	// An error wrapping ErrUndeliverable means the platform refused it for
 	// good.
 	Finish(ctx context.Context, text string) (Sent, error)
+	// Abandon ends the stream without a last text (the gateway is
+	// stopping): it returns once a send or edit under way has finished, so
+	// that every message the platform shows was reported to Begun, and the
+	// next process takes them up.
+	Abandon()
 }

@@ -544,7 +544,10 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	wasStopped := stopped() // also ends the typing
 	if r.ctx.Err() != nil {
 		if st != nil {
-			st.cancel() // its messages are recorded: the next process finishes them
+			// Its messages are recorded once a send under way is done
+			// (the drain grants it grace): the next process finishes them.
+			st.s.Abandon()
+			st.cancel()
 		}
 		// Cut short on purpose: not the turn's fault, so it does not count
 		// towards the attempts after which a turn is dropped.

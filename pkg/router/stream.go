@@ -17,7 +17,7 @@ import (
 // streamed is an answer being shown as the agent writes it.
 type streamed struct {
 	s      platform.Stream
-	cancel context.CancelFunc // ends its intermediate updates
+	cancel context.CancelFunc // releases its context once it has ended
 	mu     sync.Mutex
 	text   string // the answer written so far
 }
@@ -49,6 +49,16 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 		return reply, nil, err
 	}
 	start := func() *streamed {
+		// From the first text shown, the answer is on its way: a drain's
+		// "your answer is coming" must not follow it (see reply).
+		k := msgKey{m.Platform, m.ID}
+		r.mu.Lock()
+		notice := r.noticing[k]
+		r.replying[k] = struct{}{} // until the claim ends: see claim's release
+		r.mu.Unlock()
+		if notice != nil {
+			<-notice // bounded by the notice's own 10 s timeout
+		}
 		sctx, cancel := context.WithCancel(r.sendCtx)
 		replyTo := ""
 		if m.MessageID != 0 {
@@ -130,6 +140,7 @@ func (r *Router) endAgentTurn(log *slog.Logger, m Message, st *streamed, err err
 	partial := strings.TrimSpace(st.written())
 	switch {
 	case stopped && partial == "":
+		st.s.Abandon()
 		st.cancel()
 		r.finish(m, store.Done, "stopped by /stop")
 	case stopped:

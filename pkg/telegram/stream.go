@@ -128,6 +128,14 @@ func (st *Stream) loop(ctx context.Context) {
 	}
 }
 
+// Abandon ends the stream without a last text: it returns once a send or
+// edit under way has finished (bounded by the Stream's context), so every
+// message sent was reported to Begun. Finish must not follow it.
+func (st *Stream) Abandon() {
+	close(st.stop)
+	<-st.done
+}
+
 // Finish shows text, the whole answer, formatted and split as Send splits
 // it, in the messages begun (editing them) and new ones past them; a
 // message begun by a previous process beyond what the answer needs is
