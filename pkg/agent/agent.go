@@ -43,8 +43,10 @@ type Message struct {
 // the earlier turns of the chat.
 type Turn struct {
 	Platform string // "telegram"
-	ChatID   int64
-	UserID   int64
+	// ChatID and UserID are the platform's ids as text ("-1001234" on
+	// Telegram, "!room:example.org" and "@ada:example.org" on Matrix).
+	ChatID   string
+	UserID   string
 	UserName string
 	// Text is the person's new message.
 	Text string

@@ -153,8 +153,8 @@ func (x *execAgent) run(ctx context.Context, t Turn, part func(string)) (string,
 	cmd.Args[0] = x.name
 	cmd.Env = append(childEnv(),
 		"HERMES_PLATFORM="+t.Platform,
-		"HERMES_CHAT_ID="+strconv.FormatInt(t.ChatID, 10),
-		"HERMES_USER_ID="+strconv.FormatInt(t.UserID, 10),
+		"HERMES_CHAT_ID="+t.ChatID,
+		"HERMES_USER_ID="+t.UserID,
 		"HERMES_USER_NAME="+t.UserName,
 		"HERMES_HISTORY="+histPath,
 	)

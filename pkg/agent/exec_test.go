@@ -68,7 +68,7 @@ echo ok
 
 	history := []Message{u("first"), a("answer \"quoted\"\nwith a newline")}
 	got, err := ag.Reply(context.Background(), Turn{
-		Platform: "telegram", ChatID: -1001234, UserID: 42, UserName: "Ada Lovelace",
+		Platform: "telegram", ChatID: "-1001234", UserID: "42", UserName: "Ada Lovelace",
 		Text: "line one\nline two", History: history,
 	})
 	require.NoError(t, err)

@@ -95,7 +95,7 @@ func TestOpenAIRequest(t *testing.T) {
 
 	// The caller trims the history with Trim before Reply.
 	full := []Message{u("one"), a("r1"), u("two"), a("r2"), u("three"), a("r3")}
-	got, err := ag.Reply(context.Background(), Turn{Platform: "telegram", ChatID: 7, UserID: 7, Text: "four", History: Trim(full, 2, 1000)})
+	got, err := ag.Reply(context.Background(), Turn{Platform: "telegram", ChatID: "7", UserID: "7", Text: "four", History: Trim(full, 2, 1000)})
 	require.NoError(t, err)
 	require.Equal(t, "reply: four", got)
 

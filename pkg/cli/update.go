@@ -96,7 +96,7 @@ func takeUpdateRequest() *control.UpdateRequest {
 	}
 	os.Remove(p)
 	var req control.UpdateRequest
-	if json.Unmarshal(b, &req) != nil || req.ChatID == 0 {
+	if json.Unmarshal(b, &req) != nil || req.ChatID == "" {
 		return nil
 	}
 	return &req

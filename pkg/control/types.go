@@ -6,6 +6,8 @@ package control
 import (
 	"path/filepath"
 	"time"
+
+	"github.com/hermes-gateway/hermes/pkg/platform"
 )
 
 // Gateway states, in the order a process goes through them.
@@ -93,21 +95,25 @@ type PairingList struct {
 	Approved []ApprovedUser   `json:"approved"`
 }
 
+// Ids in requests and answers are the platform's ids as JSON strings
+// ("-1001234", "@ada:example.org"); a JSON number is read too, as clients
+// of an earlier release send Telegram's ids.
+
 // PairingRequest is a stranger waiting for approval.
 type PairingRequest struct {
-	Code     string    `json:"code"`
-	Platform string    `json:"platform"`
-	UserID   int64     `json:"user_id"`
-	UserName string    `json:"user_name"`
-	Expires  time.Time `json:"expires"`
+	Code     string          `json:"code"`
+	Platform string          `json:"platform"`
+	UserID   platform.UserID `json:"user_id"`
+	UserName string          `json:"user_name"`
+	Expires  time.Time       `json:"expires"`
 }
 
 // ApprovedUser is a stranger an admin let in.
 type ApprovedUser struct {
-	Platform string    `json:"platform"`
-	UserID   int64     `json:"user_id"`
-	UserName string    `json:"user_name"`
-	Approved time.Time `json:"approved"`
+	Platform string          `json:"platform"`
+	UserID   platform.UserID `json:"user_id"`
+	UserName string          `json:"user_name"`
+	Approved time.Time       `json:"approved"`
 }
 
 // ApproveRequest is POST /v1/pairing/approve.
@@ -117,27 +123,28 @@ type ApproveRequest struct {
 
 // RevokeRequest is POST /v1/pairing/revoke.
 type RevokeRequest struct {
-	Platform string `json:"platform,omitempty"` // default telegram
-	UserID   int64  `json:"user_id"`
+	Platform string          `json:"platform,omitempty"` // default telegram
+	UserID   platform.UserID `json:"user_id"`
 }
 
 // AnnounceRequest is POST /v1/announce: a line for a chat, sent by the
 // gateway on behalf of another program (the updater's progress and result).
 type AnnounceRequest struct {
-	Platform string `json:"platform"`
-	ChatID   int64  `json:"chat_id"`
-	ReplyTo  int    `json:"reply_to,omitempty"`
-	Text     string `json:"text"`
+	Platform string          `json:"platform"`
+	ChatID   platform.ChatID `json:"chat_id"`
+	// ReplyTo is the message quoted (UpdateRequest.MessageID).
+	ReplyTo platform.MessageID `json:"reply_to,omitempty"`
+	Text    string             `json:"text"`
 }
 
 // UpdateRequest is what /update leaves for hermes-update.service: where to
 // report progress and the result.
 type UpdateRequest struct {
-	Platform    string    `json:"platform"`
-	ChatID      int64     `json:"chat_id"`
-	MessageID   int       `json:"message_id"`
-	RequestedBy string    `json:"requested_by"`
-	At          time.Time `json:"at"`
+	Platform    string             `json:"platform"`
+	ChatID      platform.ChatID    `json:"chat_id"`
+	MessageID   platform.MessageID `json:"message_id"`
+	RequestedBy string             `json:"requested_by"`
+	At          time.Time          `json:"at"`
 }
 
 // UpdateRequestPath is where /update leaves its UpdateRequest, next to the

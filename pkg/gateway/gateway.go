@@ -305,7 +305,7 @@ func (g *Gateway) announceBack(ctx context.Context, platform string) {
 	if gap := g.downGap(); gap > 0 {
 		msg += fmt.Sprintf(", down %d ms", gap.Milliseconds())
 	}
-	if err := g.router.Announce(ctx, platform, n.ChatID, n.MessageID, msg); err != nil {
+	if err := g.router.Announce(ctx, platform, n.Back(msg)); err != nil {
 		g.log.Warn("could not say we are back", "platform", platform, "chat_id", n.ChatID, "err", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
@@ -41,25 +42,33 @@ func newLocalPlatform(st *store.Store) *localPlatform {
 
 func (l *localPlatform) Name() string { return platformLocal }
 
-// Send appends to the message's replies; replyTo is the local message id.
-func (l *localPlatform) Send(_ context.Context, _ int64, text string, replyTo int) error {
-	key := strconv.Itoa(replyTo)
+// Send appends to the replies of the local message answered (Quote, or
+// ReplyTo: they are the same local id).
+func (l *localPlatform) Send(_ context.Context, m platform.Outbound) (platform.Sent, error) {
+	key := m.Quote
+	if key == "" {
+		key = string(m.ReplyTo)
+	}
 	var replies []string
 	if _, err := l.store.Load(collLocalReplies, key, &replies); err != nil {
-		return err
+		return platform.Sent{}, err
 	}
-	return l.store.Put(collLocalReplies, key, append(replies, text))
+	return platform.Sent{}, l.store.Put(collLocalReplies, key, append(replies, m.Text))
 }
 
-func (l *localPlatform) Typing(context.Context, int64) error { return nil }
+func (l *localPlatform) Typing(context.Context, platform.ChatID) error { return nil }
 
 // finished wakes whoever waits for m.
 func (l *localPlatform) finished(m router.Message) {
+	id, err := strconv.ParseInt(string(m.ID), 10, 64)
+	if err != nil {
+		return // not a local id: nobody waits for it
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if ch, ok := l.waiters[m.ID]; ok {
+	if ch, ok := l.waiters[id]; ok {
 		close(ch)
-		delete(l.waiters, m.ID)
+		delete(l.waiters, id)
 	}
 }
 
@@ -140,11 +149,13 @@ func (g *Gateway) chatHandlers(srv *control.Server) {
 			return
 		}
 		id = max(id, 1)
-		m := router.Message{Platform: platformLocal, ID: id, ChatID: int64(uid), ChatType: "local", UserID: int64(uid),
-			UserName: "local", MessageID: int(id), Text: req.Text, Parsed: true}
+		sid := platform.MessageID(strconv.FormatInt(id, 10))
+		m := router.Message{Platform: platformLocal, ID: sid, ChatID: platform.ChatID(strconv.Itoa(uid)), ChatType: "local", UserID: platform.UserID(strconv.Itoa(uid)),
+			UserName: "local", MessageID: sid, Text: req.Text, Parsed: true}
 		m.Command, m.Args = localCommand(req.Text)
 		done := g.local.wait(id)
-		err = g.router.Receive(m)
+		// The cursor moves past it: the next local id.
+		err = g.router.Receive(m, strconv.FormatInt(id+1, 10))
 		g.local.ids.Unlock()
 		if err != nil {
 			control.WriteError(w, http.StatusInternalServerError, "store: "+err.Error(), "check free space in the state directory")

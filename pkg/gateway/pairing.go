@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 )
 
@@ -52,7 +53,7 @@ func (g *Gateway) pairingHandlers(srv *control.Server) {
 		// Tell them, best effort: the approval stands either way.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := g.router.Announce(ctx, ap.Platform, ap.UserID, 0, "✅ You're in: the bot's owner approved you. Write to me any time."); err != nil {
+		if err := g.router.Announce(ctx, ap.Platform, platform.Outbound{Chat: ap.Chat(), Text: "✅ You're in: the bot's owner approved you. Write to me any time."}); err != nil {
 			g.log.Warn("could not tell the approved user", "user_id", ap.UserID, "err", err)
 		}
 		control.WriteJSON(w, http.StatusOK, control.ApprovedUser{Platform: ap.Platform, UserID: ap.UserID, UserName: ap.UserName, Approved: ap.Approved})
@@ -60,11 +61,15 @@ func (g *Gateway) pairingHandlers(srv *control.Server) {
 	srv.Handle("POST /v1/pairing/revoke", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req control.RevokeRequest
 		if err := control.DecodeJSON(r, &req); err != nil {
-			control.WriteDecodeError(w, err, `send {"user_id":123456}`)
+			control.WriteDecodeError(w, err, `send {"platform":"telegram","user_id":"123456"}`)
 			return
 		}
 		if req.Platform == "" {
 			req.Platform = "telegram"
+		}
+		if req.UserID == "" {
+			control.WriteError(w, http.StatusBadRequest, "user_id is required", `send {"platform":"telegram","user_id":"123456"}; see `+"`hermes pairing list`")
+			return
 		}
 		ok, err := g.auth.Revoke(req.Platform, req.UserID)
 		switch {

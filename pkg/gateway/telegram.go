@@ -18,6 +18,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 )
@@ -77,13 +78,26 @@ func newTelegramPlatform(g *Gateway, cfg *config.Config) (*telegramPlatform, err
 
 func (t *telegramPlatform) Name() string { return platformTelegram }
 
-func (t *telegramPlatform) Send(ctx context.Context, chatID int64, text string, replyTo int) error {
-	_, err := t.sender.Send(ctx, chatID, text, replyTo)
-	return err
+func (t *telegramPlatform) Send(ctx context.Context, m platform.Outbound) (platform.Sent, error) {
+	chat, err := strconv.ParseInt(string(m.Chat), 10, 64)
+	if err != nil {
+		return platform.Sent{}, fmt.Errorf("telegram: chat id %q is not a Telegram chat id (an integer): %w", m.Chat, platform.ErrUndeliverable)
+	}
+	quote, _ := strconv.Atoi(m.Quote) // "" or foreign: quote nothing
+	ids, err := t.sender.Send(ctx, chat, m.Text, quote)
+	var sent platform.Sent
+	for _, id := range ids {
+		sent.IDs = append(sent.IDs, strconv.Itoa(id))
+	}
+	return sent, err
 }
 
-func (t *telegramPlatform) Typing(ctx context.Context, chatID int64) error {
-	return t.sender.Typing(ctx, chatID)
+func (t *telegramPlatform) Typing(ctx context.Context, chat platform.ChatID) error {
+	id, err := strconv.ParseInt(string(chat), 10, 64)
+	if err != nil {
+		return fmt.Errorf("telegram: chat id %q is not a Telegram chat id (an integer)", chat)
+	}
+	return t.sender.Typing(ctx, id)
 }
 
 func (t *telegramPlatform) setState(name, detail string) {
@@ -204,7 +218,11 @@ func (t *telegramPlatform) webhookHandler() http.Handler {
 // sink turns an update into a router message and stores it; only then may
 // Telegram be told it was received.
 func (t *telegramPlatform) sink(_ context.Context, u tgbotapi.Update, raw json.RawMessage) error {
-	return t.g.router.Receive(messageFrom(u, raw))
+	m := messageFrom(u, raw)
+	// The offset moves past it, as polling would (so a switch to polling
+	// starts after what the webhook delivered).
+	id, _ := strconv.ParseInt(string(m.ID), 10, 64)
+	return t.g.router.Receive(m, strconv.FormatInt(id+1, 10))
 }
 
 // batchSink stores what one getUpdates returned, and the offset that
@@ -218,7 +236,7 @@ func (t *telegramPlatform) batchSink(_ context.Context, us []telegram.Update, ne
 }
 
 func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
-	m := router.Message{Platform: platformTelegram, ID: int64(u.UpdateID), Parsed: true}
+	m := router.Message{Platform: platformTelegram, ID: tgID(int64(u.UpdateID)), Parsed: true}
 	if u.UpdateID == 0 {
 		// tgbotapi could not decode it; take the id from the raw JSON so the
 		// record (and the offset) still move past it.
@@ -229,7 +247,7 @@ func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
 		if err := json.Unmarshal(raw, &probe); err != nil {
 			m.Skip += " (" + err.Error() + ")"
 		}
-		m.ID = probe.UpdateID
+		m.ID = tgID(probe.UpdateID)
 		return m
 	}
 	msg := u.Message
@@ -237,24 +255,27 @@ func messageFrom(u tgbotapi.Update, raw json.RawMessage) router.Message {
 		m.Skip = "not a message (edit, reaction, callback…)"
 		return m
 	}
-	if msg.Chat != nil {
-		m.ChatID, m.ChatType = msg.Chat.ID, msg.Chat.Type
+	if msg.Chat != nil && msg.Chat.ID != 0 {
+		m.ChatID, m.ChatType = platform.ChatID(tgID(msg.Chat.ID)), msg.Chat.Type
 	}
-	if msg.From != nil {
-		m.UserID = msg.From.ID
+	if msg.From != nil && msg.From.ID != 0 {
+		m.UserID = platform.UserID(tgID(msg.From.ID))
 		m.UserName = msg.From.UserName
 		if m.UserName == "" {
 			m.UserName = msg.From.FirstName
 		}
 	}
-	m.MessageID = msg.MessageID
+	m.MessageID = tgID(int64(msg.MessageID))
 	m.Text = msg.Text
 	m.Command, m.Args, _ = telegram.ParseCommand(msg.Text)
-	if m.ChatID == 0 || m.UserID == 0 {
+	if m.ChatID == "" || m.UserID == "" {
 		m.Skip = "message without chat or sender"
 	}
 	return m
 }
+
+// tgID is a Telegram number as the platform's opaque id.
+func tgID(n int64) platform.MessageID { return platform.MessageID(strconv.FormatInt(n, 10)) }
 
 // confirmStored tells Telegram that everything stored is received, so the
 // next process is not handed it again (a /restart above all). Called once

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/units"
@@ -54,16 +55,16 @@ func (g *Gateway) announceHandler(srv *control.Server) {
 	srv.Handle("POST /v1/announce", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req control.AnnounceRequest
 		if err := control.DecodeJSON(r, &req); err != nil {
-			control.WriteDecodeError(w, err, `send {"platform":"telegram","chat_id":123,"text":"..."}`)
+			control.WriteDecodeError(w, err, `send {"platform":"telegram","chat_id":"123","text":"..."}`)
 			return
 		}
-		if strings.TrimSpace(req.Text) == "" || req.Platform == "" || req.ChatID == 0 {
-			control.WriteError(w, http.StatusBadRequest, "platform, chat_id and text are required", `send {"platform":"telegram","chat_id":123,"text":"..."}`)
+		if strings.TrimSpace(req.Text) == "" || req.Platform == "" || req.ChatID == "" || req.ChatID == "0" {
+			control.WriteError(w, http.StatusBadRequest, "platform, chat_id and text are required", `send {"platform":"telegram","chat_id":"123","text":"..."}`)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
-		if err := g.router.Announce(ctx, req.Platform, req.ChatID, req.ReplyTo, req.Text); err != nil {
+		if err := g.router.Announce(ctx, req.Platform, platform.Outbound{Chat: req.ChatID, Quote: string(req.ReplyTo), Text: req.Text}); err != nil {
 			control.WriteError(w, http.StatusBadGateway, err.Error(), "see `hermes gateway logs`")
 			return
 		}

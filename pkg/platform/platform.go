@@ -106,6 +106,10 @@ type Outbound struct {
 	// of a split answer, "back", "notice"): with ReplyTo it is the
 	// idempotency key of a platform that has one.
 	Key string
+	// Quote is the platform's id of the message the answer is shown as a
+	// reply to, when that is not ReplyTo (Telegram: the message_id, while
+	// ReplyTo is the update id); "" quotes nothing.
+	Quote string
 	// Text is Markdown; the adapter renders it as its platform shows
 	// formatting, and splits it where the platform's size limit needs.
 	Text string

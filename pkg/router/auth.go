@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,22 +26,34 @@ const (
 
 // Pairing is an outstanding request from a stranger.
 type Pairing struct {
-	Code     string    `json:"code"`
-	Platform string    `json:"platform"`
-	UserID   int64     `json:"user_id"`
-	UserName string    `json:"user_name"`
-	ChatID   int64     `json:"chat_id"`
-	Created  time.Time `json:"created"`
-	Expires  time.Time `json:"expires"`
+	Code     string          `json:"code"`
+	Platform string          `json:"platform"`
+	UserID   platform.UserID `json:"user_id"`
+	UserName string          `json:"user_name"`
+	ChatID   platform.ChatID `json:"chat_id"`
+	Created  time.Time       `json:"created"`
+	Expires  time.Time       `json:"expires"`
 }
 
 // Approval is a stranger an admin let in.
 type Approval struct {
-	Platform string    `json:"platform"`
-	UserID   int64     `json:"user_id"`
-	UserName string    `json:"user_name"`
-	Approved time.Time `json:"approved"`
-	Code     string    `json:"code"`
+	Platform string          `json:"platform"`
+	UserID   platform.UserID `json:"user_id"`
+	UserName string          `json:"user_name"`
+	// ChatID is the one-to-one chat they asked in, where they are told
+	// they are in; "" in approvals an earlier release stored (on
+	// Telegram, that chat's id is the user's: see Chat).
+	ChatID   platform.ChatID `json:"chat_id,omitempty"`
+	Approved time.Time       `json:"approved"`
+	Code     string          `json:"code"`
+}
+
+// Chat is where to tell the approved user they are in.
+func (ap Approval) Chat() platform.ChatID {
+	if ap.ChatID != "" {
+		return ap.ChatID
+	}
+	return platform.ChatID(ap.UserID)
 }
 
 // Pairing rules: a code is 8 characters from an alphabet without look-alikes,
@@ -95,7 +106,7 @@ func (a *Auth) Role(m Message) (string, error) {
 	if m.Platform == "local" {
 		return RoleAdmin, nil
 	}
-	switch allowed, admin := a.accessOf(m.Platform).Allowed(platform.UserID(storeID(m.UserID))); {
+	switch allowed, admin := a.accessOf(m.Platform).Allowed(m.UserID); {
 	case admin:
 		return RoleAdmin, nil
 	case allowed:
@@ -105,7 +116,7 @@ func (a *Auth) Role(m Message) (string, error) {
 	ok, err := a.store.Load(collApproved, approvalKey(m.Platform, m.UserID), &ap)
 	switch {
 	case err != nil:
-		return RoleNone, fmt.Errorf("reading whether user %d on %s was approved: %w", m.UserID, m.Platform, err)
+		return RoleNone, fmt.Errorf("reading whether user %s on %s was approved: %w", m.UserID, m.Platform, err)
 	case ok:
 		return RoleUser, nil
 	}
@@ -113,12 +124,12 @@ func (a *Auth) Role(m Message) (string, error) {
 }
 
 // GroupAllowed reports whether a group chat is listed for its platform.
-func (a *Auth) GroupAllowed(name string, chatID int64) bool {
-	return a.accessOf(name).GroupAllowed(platform.ChatID(storeID(chatID)))
+func (a *Auth) GroupAllowed(name string, chatID platform.ChatID) bool {
+	return a.accessOf(name).GroupAllowed(chatID)
 }
 
-func approvalKey(platform string, userID int64) string {
-	return platform + "/" + strconv.FormatInt(userID, 10)
+func approvalKey(name string, userID platform.UserID) string {
+	return name + "/" + string(userID)
 }
 
 // ErrTooManyPending means MaxPending codes are outstanding.
@@ -200,7 +211,7 @@ func (a *Auth) Approve(code string) (Approval, error) {
 	if !ok || a.now().After(p.Expires) {
 		return Approval{}, fmt.Errorf("%w: %q; see `hermes pairing list`", ErrUnknownCode, code)
 	}
-	ap := Approval{Platform: p.Platform, UserID: p.UserID, UserName: p.UserName, Approved: a.now().UTC(), Code: code}
+	ap := Approval{Platform: p.Platform, UserID: p.UserID, UserName: p.UserName, ChatID: p.ChatID, Approved: a.now().UTC(), Code: code}
 	if err := a.store.Put(collApproved, approvalKey(p.Platform, p.UserID), ap); err != nil {
 		return Approval{}, err
 	}
@@ -208,13 +219,13 @@ func (a *Auth) Approve(code string) (Approval, error) {
 }
 
 // Revoke removes an approved user; false when there was none.
-func (a *Auth) Revoke(platform string, userID int64) (bool, error) {
+func (a *Auth) Revoke(name string, userID platform.UserID) (bool, error) {
 	var ap Approval
-	ok, err := a.store.Load(collApproved, approvalKey(platform, userID), &ap)
+	ok, err := a.store.Load(collApproved, approvalKey(name, userID), &ap)
 	if err != nil || !ok {
 		return false, err
 	}
-	return true, a.store.Delete(collApproved, approvalKey(platform, userID))
+	return true, a.store.Delete(collApproved, approvalKey(name, userID))
 }
 
 // Approved lists the approved strangers.

@@ -16,8 +16,8 @@ func TestRole(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	a := NewAuth(st, telegramAccess([]int64{admin}, []int64{user}, nil))
-	const approved, unreadable = 400, 500
+	a := NewAuth(st, telegramAccess([]string{admin}, []string{user}, nil))
+	const approved, unreadable = "400", "500"
 	require.NoError(t, st.Put(collApproved, approvalKey("telegram", approved), Approval{Platform: "telegram", UserID: approved}))
 	// A record that cannot be decoded stands for any store read that fails.
 	require.NoError(t, st.Put(collApproved, approvalKey("telegram", unreadable), "not an approval"))
@@ -28,12 +28,12 @@ func TestRole(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{"the local owner", Message{Platform: "local", UserID: 1}, RoleAdmin, false},
+		{"the local owner", Message{Platform: "local", UserID: "1"}, RoleAdmin, false},
 		{"an admin in the config", msg(admin, admin, "x"), RoleAdmin, false},
 		{"a user in the config", msg(user, user, "x"), RoleUser, false},
 		{"an approved stranger", msg(approved, approved, "x"), RoleUser, false},
 		{"a stranger", msg(stranger, stranger, "x"), RoleNone, false},
-		{"a Telegram admin's id on another platform", Message{Platform: "other", ID: 1, ChatID: admin, ChatType: "private", UserID: admin}, RoleNone, false},
+		{"a Telegram admin's id on another platform", Message{Platform: "other", ID: "1", ChatID: admin, ChatType: "private", UserID: admin}, RoleNone, false},
 		{"an approval that cannot be read", msg(unreadable, unreadable, "x"), RoleNone, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,11 +56,11 @@ func TestAnUnreadableApprovalDoesNotMakeAStranger(t *testing.T) {
 	g := newRig(t, nil)
 	logged := make(chan string, 100)
 	g.r.log = slog.New(chanHandler(logged))
-	const friend = 600
+	const friend = "600"
 	key := approvalKey("telegram", friend)
 	require.NoError(t, g.st.Put(collApproved, key, "not an approval"))
 
-	require.NoError(t, g.r.Receive(msg(friend, friend, "still me")))
+	require.NoError(t, g.r.Receive(msg(friend, friend, "still me"), ""))
 	for seen := false; !seen; {
 		select {
 		case m := <-logged:

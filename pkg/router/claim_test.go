@@ -22,7 +22,7 @@ func TestAResumedUpdateArrivingAgainIsAnsweredOnce(t *testing.T) {
 		name  string
 		again func(t *testing.T, g *rig, m Message)
 	}{
-		{"redelivered by the platform", func(t *testing.T, g *rig, m Message) { require.NoError(t, g.r.Receive(m)) }},
+		{"redelivered by the platform", func(t *testing.T, g *rig, m Message) { require.NoError(t, g.r.Receive(m, "")) }},
 		{"submitted again", func(_ *testing.T, g *rig, m Message) { g.r.Submit(m) }},
 	}
 	const (
@@ -39,7 +39,7 @@ func TestAResumedUpdateArrivingAgainIsAnsweredOnce(t *testing.T) {
 				earlier, m, later := msg(user, user, "earlier"), msg(user, user, "once"), msg(user, user, "later")
 				// A killed process left both pending in the inbox.
 				for _, pm := range []Message{earlier, m} {
-					_, err := g.st.Receive(store.Item{Platform: pm.Platform, ID: storeID(pm.ID), Chat: storeID(pm.ChatID), Msg: mustJSON(pm)}, "")
+					_, err := g.st.Receive(store.Item{Platform: pm.Platform, ID: string(pm.ID), Chat: string(pm.ChatID), Msg: mustJSON(pm)}, "")
 					require.NoError(t, err)
 				}
 				n, err := g.r.Resume()
@@ -66,12 +66,12 @@ func TestAResumedUpdateArrivingAgainIsAnsweredOnce(t *testing.T) {
 					door.again(t, g, m)
 				}
 
-				require.NoError(t, g.r.Receive(later))
+				require.NoError(t, g.r.Receive(later, ""))
 				require.Equal(t, "later", <-g.a.started, "the chat's next turn, not a second one of %q", m.Text)
 				g.a.gate <- struct{}{}
 				require.Equal(t, []string{"reply: earlier", "reply: once", "reply: later"}, g.p.wait(t, user, 3))
 				require.Equal(t, []string{"earlier", "once", "later"}, g.a.texts())
-				it, err := g.st.Get(m.Platform, storeID(m.ID))
+				it, err := g.st.Get(m.Platform, string(m.ID))
 				require.NoError(t, err)
 				require.Equal(t, store.Done, it.State)
 				require.Equal(t, 1, it.Attempts, "one turn started")

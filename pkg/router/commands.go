@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
 
@@ -18,10 +19,19 @@ const (
 // RestartNotice is left by /restart so the next process can tell the chat
 // it is back.
 type RestartNotice struct {
-	Platform    string    `json:"platform"`
-	ChatID      int64     `json:"chat_id"`
-	MessageID   int       `json:"message_id"`
-	RequestedAt time.Time `json:"requested_at"`
+	Platform string          `json:"platform"`
+	ChatID   platform.ChatID `json:"chat_id"`
+	// ID is the /restart's inbox id, which ✓ Back answers (so a platform
+	// with idempotent sends says it once); "" in a notice an earlier
+	// release left.
+	ID          platform.MessageID `json:"id,omitempty"`
+	MessageID   platform.MessageID `json:"message_id"`
+	RequestedAt time.Time          `json:"requested_at"`
+}
+
+// Back is the ✓ Back line, answering the /restart that left n.
+func (n RestartNotice) Back(text string) platform.Outbound {
+	return platform.Outbound{Chat: n.ChatID, ReplyTo: n.ID, Key: keyBack, Quote: string(n.MessageID), Text: text}
 }
 
 const helpText = `Commands:
@@ -65,7 +75,7 @@ func (r *Router) command(log *slog.Logger, p Platform, m Message, role, name, ar
 			r.answer(log, p, m, "⛔ Only the bot's admins can update the gateway.", "command /update refused")
 			return
 		}
-		if err := r.o.Host.StartUpdate(m, fmt.Sprintf("%s user %s (%d)", m.Platform, m.UserName, m.UserID)); err != nil {
+		if err := r.o.Host.StartUpdate(m, fmt.Sprintf("%s user %s (%s)", m.Platform, m.UserName, m.UserID)); err != nil {
 			log.Error("could not start the update", "err", err)
 			r.answer(log, p, m, "⚠️ Could not start the update: "+err.Error(), "command /update failed")
 			return
@@ -94,15 +104,15 @@ func (r *Router) restart(log *slog.Logger, p Platform, m Message) {
 			log.Warn("could not confirm the /restart update to the platform", "err", err)
 		}
 	}
-	n := RestartNotice{Platform: m.Platform, ChatID: m.ChatID, MessageID: m.MessageID, RequestedAt: time.Now().UTC()}
+	n := RestartNotice{Platform: m.Platform, ChatID: m.ChatID, ID: m.ID, MessageID: m.MessageID, RequestedAt: time.Now().UTC()}
 	if err := r.o.Store.Put(collNotices, noticeRestart, n); err != nil {
 		log.Warn("could not leave the restart notice; the chat will not hear back", "err", err)
 	}
 	who := m.UserName
 	if who == "" {
-		who = fmt.Sprint(m.UserID)
+		who = string(m.UserID)
 	}
-	if err := r.o.Host.RequestRestart("/restart from "+m.Platform+" chat "+fmt.Sprint(m.ChatID), fmt.Sprintf("%s user %s (%d)", m.Platform, who, m.UserID)); err != nil {
+	if err := r.o.Host.RequestRestart("/restart from "+m.Platform+" chat "+string(m.ChatID), fmt.Sprintf("%s user %s (%s)", m.Platform, who, m.UserID)); err != nil {
 		log.Warn("restart request refused", "err", err)
 	}
 }
@@ -119,11 +129,13 @@ func (r *Router) TakeRestartNotice(platform string) (*RestartNotice, error) {
 	return &n, r.o.Store.Delete(collNotices, noticeRestart)
 }
 
-// Announce sends a line to a chat outside any turn (the "✓ Back" message).
-func (r *Router) Announce(ctx context.Context, platform string, chatID int64, replyTo int, text string) error {
-	p := r.platform(platform)
+// Announce sends a line outside any turn (✓ Back, "you're in", the
+// updater's progress) on the named platform.
+func (r *Router) Announce(ctx context.Context, name string, m platform.Outbound) error {
+	p := r.platform(name)
 	if p == nil {
-		return fmt.Errorf("no platform %q", platform)
+		return fmt.Errorf("no platform %q is configured in this gateway; check the config's [%s] section", name, name)
 	}
-	return p.Send(ctx, chatID, text, replyTo)
+	_, err := p.Send(ctx, m)
+	return err
 }

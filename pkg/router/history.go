@@ -2,10 +2,10 @@ package router
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
 
@@ -20,11 +20,11 @@ type Conversation struct {
 	Updated time.Time `json:"updated"`
 	// LastID is the update whose turn is last in Messages: a turn run again
 	// after a crash replaces its own earlier attempt instead of adding to it.
-	LastID int64 `json:"last_id,omitempty"`
+	LastID platform.MessageID `json:"last_id,omitempty"`
 }
 
-func historyKey(platform string, chatID int64) string {
-	return platform + "/" + strconv.FormatInt(chatID, 10)
+func historyKey(name string, chatID platform.ChatID) string {
+	return name + "/" + string(chatID)
 }
 
 // History keeps conversations in the store, trimmed to the configured cap,
@@ -42,16 +42,16 @@ func NewHistory(st *store.Store, maxTurns, maxChars int) *History {
 }
 
 // Load returns a chat's conversation (empty when it has none).
-func (h *History) Load(platform string, chatID int64) (Conversation, error) {
+func (h *History) Load(name string, chatID platform.ChatID) (Conversation, error) {
 	var c Conversation
-	_, err := h.store.Load(collHistory, historyKey(platform, chatID), &c)
+	_, err := h.store.Load(collHistory, historyKey(name, chatID), &c)
 	return c, err
 }
 
 // ForTurn returns the conversation as the agent should see it for update
 // id: without that update's own turn, if an earlier attempt recorded it.
-func (h *History) ForTurn(platform string, chatID, id int64) (Conversation, error) {
-	c, err := h.Load(platform, chatID)
+func (h *History) ForTurn(name string, chatID platform.ChatID, id platform.MessageID) (Conversation, error) {
+	c, err := h.Load(name, chatID)
 	if err == nil && c.LastID == id && len(c.Messages) >= 2 {
 		c.Messages = c.Messages[:len(c.Messages)-2]
 	}
@@ -60,8 +60,8 @@ func (h *History) ForTurn(platform string, chatID, id int64) (Conversation, erro
 
 // Record adds the turn of update id and trims; recording the same update
 // again replaces its turn.
-func (h *History) Record(platform string, chatID, id int64, user, assistant string) error {
-	c, err := h.Load(platform, chatID)
+func (h *History) Record(name string, chatID platform.ChatID, id platform.MessageID, user, assistant string) error {
+	c, err := h.Load(name, chatID)
 	if err != nil {
 		return err
 	}
@@ -74,12 +74,12 @@ func (h *History) Record(platform string, chatID, id int64, user, assistant stri
 	c.Turns++
 	c.LastID = id
 	c.Updated = time.Now().UTC()
-	return h.store.Put(collHistory, historyKey(platform, chatID), c)
+	return h.store.Put(collHistory, historyKey(name, chatID), c)
 }
 
 // Reset starts a fresh conversation (/new).
-func (h *History) Reset(platform string, chatID int64) error {
-	return h.store.Delete(collHistory, historyKey(platform, chatID))
+func (h *History) Reset(name string, chatID platform.ChatID) error {
+	return h.store.Delete(collHistory, historyKey(name, chatID))
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -9,19 +9,27 @@ package router
 import (
 	"context"
 	"strings"
+
+	"github.com/hermes-gateway/hermes/pkg/platform"
 )
 
 // Message is one incoming message, whatever the platform; it is what the
 // inbox stores for an update.
 type Message struct {
-	Platform  string `json:"platform"`
-	ID        int64  `json:"id"` // the platform's update id: the inbox key
-	ChatID    int64  `json:"chat_id"`
-	ChatType  string `json:"chat_type"` // private | group | supergroup | channel | local
-	UserID    int64  `json:"user_id"`
-	UserName  string `json:"user_name,omitempty"`
-	MessageID int    `json:"message_id,omitempty"`
-	Text      string `json:"text"`
+	Platform string `json:"platform"`
+	// ID is the platform's id of this inbound event (Telegram's update id,
+	// a Matrix event id): the inbox key. Ids are the platform's opaque
+	// strings; records an earlier release stored hold numbers, which
+	// platform's id types read too.
+	ID       platform.MessageID `json:"id"`
+	ChatID   platform.ChatID    `json:"chat_id"`
+	ChatType string             `json:"chat_type"` // private | group | supergroup | channel | local
+	UserID   platform.UserID    `json:"user_id"`
+	UserName string             `json:"user_name,omitempty"`
+	// MessageID is what an answer quotes, when it is not ID (Telegram's
+	// message_id): see platform.Outbound.Quote.
+	MessageID platform.MessageID `json:"message_id,omitempty"`
+	Text      string             `json:"text"`
 	// Command is the command the adapter recognised in Text, normalised
 	// ("restart" for Telegram's "/restart@MyBot now"), "" for a plain
 	// message; Args is the rest. The router never parses a platform's
@@ -53,18 +61,19 @@ func legacyCommand(text string) (name, args string) {
 	return strings.ToLower(name), strings.TrimSpace(rest)
 }
 
-// Platform sends answers back where a message came from.
+// Platform sends answers back where a message came from: the send half of
+// platform.Adapter, which every adapter is.
 type Platform interface {
 	Name() string
-	// Send delivers text to a chat, split and paced as the platform needs.
-	Send(ctx context.Context, chatID int64, text string, replyTo int) error
+	// Send delivers one answer, split and paced as the platform needs.
+	Send(ctx context.Context, m platform.Outbound) (platform.Sent, error)
 	// Typing shows that an answer is being worked on.
-	Typing(ctx context.Context, chatID int64) error
+	Typing(ctx context.Context, chat platform.ChatID) error
 }
 
-// Confirmer is a platform that can confirm an update to its source ahead of
-// the usual cycle: before a /restart exits, its own update must be
+// Confirmer is a platform that can confirm a message to its source ahead of
+// the usual cycle: before a /restart exits, its own message must be
 // confirmed, or the next process would be told to restart again.
 type Confirmer interface {
-	Confirm(ctx context.Context, id int64) error
+	Confirm(ctx context.Context, id platform.MessageID) error
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
 
@@ -88,12 +88,12 @@ type Router struct {
 
 type msgKey struct {
 	platform string
-	id       int64
+	id       platform.MessageID
 }
 
 type chatKey struct {
 	platform string
-	chat     int64
+	chat     platform.ChatID
 }
 
 type chatQueue struct {
@@ -147,13 +147,12 @@ func (r *Router) platform(name string) Platform {
 	return r.platforms[name]
 }
 
-// Receive records a message durably and queues it. It returns nil only once
+// Receive records a message durably, with the platform's cursor after it
+// ("" leaves the cursor as it is), and queues it. It returns nil only once
 // the message is on disk, so the caller may then confirm it to the
 // platform. A message received before (a redelivery) is not queued again.
-// The platform's cursor moves past it (its id + 1): the local platform
-// numbers its messages from it.
-func (r *Router) Receive(m Message) error {
-	return r.ReceiveBatch(m.Platform, []Message{m}, storeID(m.ID+1))
+func (r *Router) Receive(m Message, cursor string) error {
+	return r.ReceiveBatch(m.Platform, []Message{m}, cursor)
 }
 
 // ReceiveBatch records what one receive cycle brought, and the platform's
@@ -166,8 +165,8 @@ func (r *Router) ReceiveBatch(platform string, ms []Message, cursor string) erro
 		if err != nil {
 			return err
 		}
-		id := storeID(m.ID)
-		items = append(items, store.Item{ID: id, Chat: storeID(m.ChatID), Msg: raw})
+		id := string(m.ID)
+		items = append(items, store.Item{ID: id, Chat: string(m.ChatID), Msg: raw})
 		byID[id] = m
 	}
 	added, err := r.o.Store.Deliver(platform, items, cursor)
@@ -182,9 +181,6 @@ func (r *Router) ReceiveBatch(platform string, ms []Message, cursor string) erro
 	}
 	return nil
 }
-
-// storeID is a platform id as the store keeps it: an opaque string.
-func storeID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // Resume queues the work a previous process left unfinished, oldest first.
 func (r *Router) Resume() (int, error) {
@@ -341,7 +337,7 @@ func (r *Router) notice(t *turn) {
 	if p := r.platform(t.m.Platform); p != nil {
 		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 		defer cancel()
-		if err := p.Send(ctx, t.m.ChatID, "⏳ Restarting, your answer is coming.", t.m.MessageID); err != nil {
+		if _, err := p.Send(ctx, outbound(t.m, keyNotice, "⏳ Restarting, your answer is coming.")); err != nil {
 			r.log.Warn("could not send the restart notice", "chat_id", t.m.ChatID, "err", err)
 		}
 	}
@@ -400,7 +396,7 @@ func (r *Router) process(m Message) {
 		})
 		return
 	}
-	n, err := r.o.Store.Attempt(m.Platform, storeID(m.ID))
+	n, err := r.o.Store.Attempt(m.Platform, string(m.ID))
 	if err != nil {
 		// A full disk, say: try again shortly, in this process, so the
 		// message is answered once space returns without a restart.
@@ -485,7 +481,7 @@ func (r *Router) claim(m Message) (release func(), ok bool) {
 		delete(r.replying, k)
 		r.mu.Unlock()
 	}
-	it, err := r.o.Store.Get(m.Platform, storeID(m.ID))
+	it, err := r.o.Store.Get(m.Platform, string(m.ID))
 	switch {
 	case err != nil:
 		release()
@@ -538,7 +534,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
 	reply, st, err := r.runAgent(ctx, log, p, m, agent.Turn{
-		Platform: m.Platform, ChatID: m.ChatID, UserID: m.UserID, UserName: m.UserName,
+		Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
 		Text: m.Text, History: conv.Messages,
 	})
 	wasStopped := stopped() // also ends the typing
@@ -551,7 +547,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		}
 		// Cut short on purpose: not the turn's fault, so it does not count
 		// towards the attempts after which a turn is dropped.
-		if err := r.o.Store.ReleaseAttempt(m.Platform, storeID(m.ID)); err != nil {
+		if err := r.o.Store.ReleaseAttempt(m.Platform, string(m.ID)); err != nil {
 			log.Warn("could not take back the attempt", "err", err)
 		}
 		log.Info("turn abandoned by the drain; it runs again after the restart")
@@ -587,7 +583,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	r.answer(log, p, m, reply, "answered")
 }
 
-func (r *Router) typing(ctx context.Context, p Platform, chatID int64) {
+func (r *Router) typing(ctx context.Context, p Platform, chatID platform.ChatID) {
 	t := time.NewTicker(r.o.TypingEvery)
 	defer t.Stop()
 	for {
@@ -618,7 +614,7 @@ func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) err
 	}
 	ctx, cancel := context.WithTimeout(r.sendCtx, 2*time.Minute)
 	defer cancel()
-	if err := p.Send(ctx, m.ChatID, text, m.MessageID); err != nil {
+	if _, err := p.Send(ctx, outbound(m, keyAnswer, text)); err != nil {
 		if r.sendCtx.Err() != nil {
 			return errAbandoned
 		}
@@ -637,11 +633,25 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	default:
 		// First the one-write record, then the durable one: see the store's
 		// sent log.
-		if err := r.o.Store.MarkSent(m.Platform, storeID(m.ID)); err != nil {
+		if err := r.o.Store.MarkSent(m.Platform, string(m.ID)); err != nil {
 			log.Warn("could not record the send", "err", err)
 		}
 		r.finish(m, store.Done, note)
 	}
+}
+
+// Outbound keys: with the message answered, they make a send idempotent on
+// a platform that deduplicates (Matrix's transaction ids), so a send
+// repeated by the next process after a crash is not a second message.
+const (
+	keyAnswer = "answer" // the one reply to a message (answer, apology, refusal)
+	keyNotice = "notice" // the drain's "your answer is coming"
+	keyBack   = "back"   // ✓ Back, answering the /restart
+)
+
+// outbound is an answer to m.
+func outbound(m Message, key, text string) platform.Outbound {
+	return platform.Outbound{Chat: m.ChatID, ReplyTo: m.ID, Key: key, Quote: string(m.MessageID), Text: text}
 }
 
 // retryStoreAfter paces retries of store writes that failed (a full disk).
@@ -651,7 +661,7 @@ func (r *Router) finish(m Message, state, note string) {
 	// Keep trying: an answered message left pending would be answered again
 	// by the next process. The sent log already covers a crash meanwhile.
 	for attempt := 0; ; attempt++ {
-		err := r.o.Store.Finish(m.Platform, storeID(m.ID), state, note)
+		err := r.o.Store.Finish(m.Platform, string(m.ID), state, note)
 		if err == nil {
 			break
 		}

@@ -19,9 +19,11 @@ import (
 // fakePlatform records what the router sends and signals each send.
 type fakePlatform struct {
 	mu        sync.Mutex
-	sent      map[int64][]string
-	confirmed []int64
-	changed   chan struct{}
+	sent      map[platform.ChatID][]string
+	confirmed []platform.MessageID
+	// outs records every send as the adapter got it.
+	outs    []platform.Outbound
+	changed chan struct{}
 	// sendGate, when set, holds every answer ("reply: …") until closed,
 	// after telling sending.
 	sendGate chan struct{}
@@ -29,41 +31,42 @@ type fakePlatform struct {
 }
 
 func newFakePlatform() *fakePlatform {
-	return &fakePlatform{sent: map[int64][]string{}, changed: make(chan struct{}, 1000)}
+	return &fakePlatform{sent: map[platform.ChatID][]string{}, changed: make(chan struct{}, 1000)}
 }
 
 func (f *fakePlatform) Name() string { return "telegram" }
-func (f *fakePlatform) Send(ctx context.Context, chat int64, text string, _ int) error {
-	if f.sendGate != nil && strings.HasPrefix(text, "reply: ") {
+func (f *fakePlatform) Send(ctx context.Context, m platform.Outbound) (platform.Sent, error) {
+	if f.sendGate != nil && strings.HasPrefix(m.Text, "reply: ") {
 		f.sending <- struct{}{}
 		select {
 		case <-f.sendGate:
 		case <-ctx.Done():
-			return ctx.Err()
+			return platform.Sent{}, ctx.Err()
 		}
 	}
 	f.mu.Lock()
-	f.sent[chat] = append(f.sent[chat], text)
+	f.sent[m.Chat] = append(f.sent[m.Chat], m.Text)
+	f.outs = append(f.outs, m)
 	f.mu.Unlock()
 	f.changed <- struct{}{}
-	return nil
+	return platform.Sent{}, nil
 }
-func (f *fakePlatform) Typing(context.Context, int64) error { return nil }
-func (f *fakePlatform) Confirm(_ context.Context, id int64) error {
+func (f *fakePlatform) Typing(context.Context, platform.ChatID) error { return nil }
+func (f *fakePlatform) Confirm(_ context.Context, id platform.MessageID) error {
 	f.mu.Lock()
 	f.confirmed = append(f.confirmed, id)
 	f.mu.Unlock()
 	return nil
 }
 
-func (f *fakePlatform) messages(chat int64) []string {
+func (f *fakePlatform) messages(chat platform.ChatID) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.sent[chat]...)
 }
 
 // wait blocks until chat has n messages.
-func (f *fakePlatform) wait(t *testing.T, chat int64, n int) []string {
+func (f *fakePlatform) wait(t *testing.T, chat platform.ChatID, n int) []string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -73,7 +76,7 @@ func (f *fakePlatform) wait(t *testing.T, chat int64, n int) []string {
 		select {
 		case <-f.changed:
 		case <-deadline:
-			t.Fatalf("chat %d: want %d messages, have %q", chat, n, f.messages(chat))
+			t.Fatalf("chat %s: want %d messages, have %q", chat, n, f.messages(chat))
 		}
 	}
 }
@@ -135,10 +138,10 @@ func (h *fakeHost) RequestRestart(reason, by string) error {
 }
 
 const (
-	admin    = 100
-	user     = 200
-	stranger = 300
-	group    = -1001
+	admin    = "100"
+	user     = "200"
+	stranger = "300"
+	group    = "-1001"
 )
 
 type rig struct {
@@ -161,7 +164,7 @@ func newRig(t *testing.T, st *store.Store) *rig {
 		t.Cleanup(func() { st.Close() })
 	}
 	g := &rig{st: st, p: newFakePlatform(), a: &fakeAgent{}, h: &fakeHost{}, doneC: make(chan Message, 100)}
-	g.auth = NewAuth(st, telegramAccess([]int64{admin}, []int64{user}, []int64{group}))
+	g.auth = NewAuth(st, telegramAccess([]string{admin}, []string{user}, []string{group}))
 	g.r = New(Options{Store: st, Agent: g.a, Auth: g.auth, History: NewHistory(st, 20, 10000), Host: g.h,
 		MaxConcurrent: 4, NoticeAfter: time.Millisecond, Finished: func(m Message, _, _ string) { g.doneC <- m }})
 	g.r.AddPlatform(g.p)
@@ -169,31 +172,32 @@ func newRig(t *testing.T, st *store.Store) *rig {
 	return g
 }
 
-var nextID int64 = 1000
+var nextID = 1000
 
-func msg(from, chat int64, text string) Message {
+func msg(from, chat string, text string) Message {
 	nextID++
 	typ := "private"
-	if chat < 0 {
+	if strings.HasPrefix(chat, "-") {
 		typ = "supergroup"
 	}
-	m := Message{Platform: "telegram", ID: nextID, ChatID: chat, ChatType: typ, UserID: from, UserName: fmt.Sprint("u", from), MessageID: int(nextID), Text: text, Parsed: true}
+	id := platform.MessageID(fmt.Sprint(nextID))
+	m := Message{Platform: "telegram", ID: id, ChatID: platform.ChatID(chat), ChatType: typ, UserID: platform.UserID(from), UserName: "u" + from, MessageID: "m" + id, Text: text, Parsed: true}
 	// As an adapter would.
 	m.Command, m.Args = legacyCommand(text)
 	return m
 }
 
 // telegramAccess is the config's Telegram lists as the router gets them.
-func telegramAccess(admins, users, groups []int64) map[string]platform.Access {
+func telegramAccess(admins, users, groups []string) map[string]platform.Access {
 	var acc platform.Access
 	for _, id := range admins {
-		acc.Admins = append(acc.Admins, platform.UserID(storeID(id)))
+		acc.Admins = append(acc.Admins, platform.UserID(id))
 	}
 	for _, id := range users {
-		acc.Users = append(acc.Users, platform.UserID(storeID(id)))
+		acc.Users = append(acc.Users, platform.UserID(id))
 	}
 	for _, id := range groups {
-		acc.Groups = append(acc.Groups, platform.ChatID(storeID(id)))
+		acc.Groups = append(acc.Groups, platform.ChatID(id))
 	}
 	return map[string]platform.Access{"telegram": acc}
 }
@@ -212,13 +216,13 @@ func (g *rig) finished(t *testing.T, n int) {
 func TestAnAllowedUserIsAnsweredOnceEvenWhenRedelivered(t *testing.T) {
 	g := newRig(t, nil)
 	m := msg(user, user, "hello")
-	require.NoError(t, g.r.Receive(m))
+	require.NoError(t, g.r.Receive(m, ""))
 	g.finished(t, 1)
-	require.NoError(t, g.r.Receive(m), "the platform delivers it again")
+	require.NoError(t, g.r.Receive(m, ""), "the platform delivers it again")
 	require.Equal(t, []string{"reply: hello"}, g.p.messages(user))
 	require.Equal(t, []string{"hello"}, g.a.texts())
 
-	it, err := g.st.Get("telegram", storeID(m.ID))
+	it, err := g.st.Get("telegram", string(m.ID))
 	require.NoError(t, err)
 	require.Equal(t, store.Done, it.State)
 	conv, err := NewHistory(g.st, 20, 10000).Load("telegram", user)
@@ -228,9 +232,9 @@ func TestAnAllowedUserIsAnsweredOnceEvenWhenRedelivered(t *testing.T) {
 
 func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T) {
 	g := newRig(t, nil)
-	require.NoError(t, g.r.Receive(msg(stranger, stranger, "let me in")))
-	require.NoError(t, g.r.Receive(msg(stranger, stranger, "/restart")))
-	require.NoError(t, g.r.Receive(msg(stranger, stranger, "hello?")))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "let me in"), ""))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "/restart"), ""))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "hello?"), ""))
 	g.finished(t, 3)
 	sent := g.p.messages(stranger)
 	require.Len(t, sent, 1, "one short answer per code")
@@ -251,7 +255,7 @@ func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T)
 	require.NoError(t, err)
 	require.EqualValues(t, stranger, ap.UserID)
 
-	require.NoError(t, g.r.Receive(msg(stranger, stranger, "now?")))
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "now?"), ""))
 	g.finished(t, 1)
 	require.Equal(t, []string{"now?"}, g.a.texts())
 
@@ -266,7 +270,7 @@ func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T)
 func TestPendingPairingsAreBounded(t *testing.T) {
 	g := newRig(t, nil)
 	for i := 0; i < MaxPending+2; i++ {
-		require.NoError(t, g.r.Receive(msg(int64(5000+i), int64(5000+i), "hi")))
+		require.NoError(t, g.r.Receive(msg(fmt.Sprint(5000+i), fmt.Sprint(5000+i), "hi"), ""))
 	}
 	g.finished(t, MaxPending+2)
 	pending, err := g.auth.Pending()
@@ -276,27 +280,27 @@ func TestPendingPairingsAreBounded(t *testing.T) {
 
 func TestGroupsOnlyWhereListed(t *testing.T) {
 	g := newRig(t, nil)
-	require.NoError(t, g.r.Receive(msg(stranger, -999, "in an unlisted group")))
-	require.NoError(t, g.r.Receive(msg(stranger, group, "in the listed group")))
+	require.NoError(t, g.r.Receive(msg(stranger, "-999", "in an unlisted group"), ""))
+	require.NoError(t, g.r.Receive(msg(stranger, group, "in the listed group"), ""))
 	g.finished(t, 2)
-	require.Empty(t, g.p.messages(-999))
+	require.Empty(t, g.p.messages("-999"))
 	require.Equal(t, []string{"reply: in the listed group"}, g.p.messages(group))
 }
 
 func TestRestartIsForAdminsAndConfirmsItsOwnUpdate(t *testing.T) {
 	g := newRig(t, nil)
-	require.NoError(t, g.r.Receive(msg(user, user, "/restart")))
+	require.NoError(t, g.r.Receive(msg(user, user, "/restart"), ""))
 	g.finished(t, 1)
 	require.Contains(t, g.p.messages(user)[0], "Only the bot's admins")
 	require.Empty(t, g.h.restarts)
 
 	m := msg(admin, admin, "/restart")
-	require.NoError(t, g.r.Receive(m))
+	require.NoError(t, g.r.Receive(m, ""))
 	g.finished(t, 1)
 	require.Equal(t, []string{"Restarting…"}, g.p.wait(t, admin, 1))
 	require.Eventually(t, func() bool { g.h.mu.Lock(); defer g.h.mu.Unlock(); return len(g.h.restarts) == 1 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, []int64{m.ID}, g.p.confirmed)
-	it, _ := g.st.Get("telegram", storeID(m.ID))
+	require.Equal(t, []platform.MessageID{m.ID}, g.p.confirmed)
+	it, _ := g.st.Get("telegram", string(m.ID))
 	require.Equal(t, store.Done, it.State, "done before the exit, so the next process never runs it again")
 	n, err := g.r.TakeRestartNotice("local")
 	require.NoError(t, err)
@@ -313,9 +317,9 @@ func TestTurnsOfAChatRunInOrderAndChatsConcurrently(t *testing.T) {
 	g := newRig(t, nil)
 	g.a.gate = make(chan struct{})
 	g.a.started = make(chan string, 10)
-	require.NoError(t, g.r.Receive(msg(user, user, "one")))
-	require.NoError(t, g.r.Receive(msg(user, user, "two")))
-	require.NoError(t, g.r.Receive(msg(admin, admin, "other chat")))
+	require.NoError(t, g.r.Receive(msg(user, user, "one"), ""))
+	require.NoError(t, g.r.Receive(msg(user, user, "two"), ""))
+	require.NoError(t, g.r.Receive(msg(admin, admin, "other chat"), ""))
 	// Both chats run at once; the second message of the first chat waits.
 	got := []string{<-g.a.started, <-g.a.started}
 	require.ElementsMatch(t, []string{"one", "other chat"}, got)
@@ -339,7 +343,7 @@ func TestADrainThatTimesOutLetsASendOnItsWayFinish(t *testing.T) {
 	g := newRig(t, nil)
 	g.p.sendGate, g.p.sending = make(chan struct{}), make(chan struct{}, 1)
 	m := msg(user, user, "answer me")
-	require.NoError(t, g.r.Receive(m))
+	require.NoError(t, g.r.Receive(m, ""))
 	<-g.p.sending
 	timeUp, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -350,7 +354,7 @@ func TestADrainThatTimesOutLetsASendOnItsWayFinish(t *testing.T) {
 	require.Equal(t, 1, <-left, "one turn was running when the time was up")
 	require.Equal(t, []string{"reply: answer me"}, g.p.messages(user),
 		"delivered, with no \"your answer is coming\" notice: the answer was already on its way")
-	it, err := g.st.Get("telegram", storeID(m.ID))
+	it, err := g.st.Get("telegram", string(m.ID))
 	require.NoError(t, err)
 	require.Equal(t, store.Done, it.State, "answered, so the next process does not answer again")
 }
@@ -359,14 +363,14 @@ func TestADrainLeavesWorkPendingForTheNextProcess(t *testing.T) {
 	g := newRig(t, nil)
 	g.a.gate = make(chan struct{})
 	g.a.started = make(chan string, 10)
-	require.NoError(t, g.r.Receive(msg(user, user, "slow question")))
+	require.NoError(t, g.r.Receive(msg(user, user, "slow question"), ""))
 	require.Equal(t, "slow question", <-g.a.started)
 	ctx, timeout := context.WithCancel(context.Background())
 	left := make(chan int, 1)
 	go func() { left <- g.r.Drain(ctx, 0) }()
 	require.Equal(t, []string{"⏳ Restarting, your answer is coming."}, g.p.wait(t, user, 1))
 	require.True(t, g.r.Draining())
-	require.NoError(t, g.r.Receive(msg(admin, admin, "arrives during the drain")))
+	require.NoError(t, g.r.Receive(msg(admin, admin, "arrives during the drain"), ""))
 	require.Equal(t, 1, g.r.InFlight(), "one count: the running turn, not the one that arrived")
 	timeout() // the drain timed out
 	require.Equal(t, 1, <-left, "the drain says what is left")
@@ -385,10 +389,10 @@ func TestADrainLeavesWorkPendingForTheNextProcess(t *testing.T) {
 func TestATurnThatKeepsFailingAcrossRestartsIsDropped(t *testing.T) {
 	g := newRig(t, nil)
 	m := msg(user, user, "poison")
-	_, err := g.st.Receive(store.Item{Platform: "telegram", ID: storeID(m.ID), Chat: storeID(m.ChatID), Msg: mustJSON(m)}, "")
+	_, err := g.st.Receive(store.Item{Platform: "telegram", ID: string(m.ID), Chat: string(m.ChatID), Msg: mustJSON(m)}, "")
 	require.NoError(t, err)
 	for i := 0; i < 3; i++ { // three processes died in this turn
-		_, err := g.st.Attempt("telegram", storeID(m.ID))
+		_, err := g.st.Attempt("telegram", string(m.ID))
 		require.NoError(t, err)
 	}
 	_, err = g.r.Resume()
@@ -398,15 +402,15 @@ func TestATurnThatKeepsFailingAcrossRestartsIsDropped(t *testing.T) {
 	sent := g.p.messages(user)
 	require.Len(t, sent, 1)
 	require.True(t, strings.HasPrefix(sent[0], "😞 Sorry"), sent[0])
-	it, _ := g.st.Get("telegram", storeID(m.ID))
+	it, _ := g.st.Get("telegram", string(m.ID))
 	require.Equal(t, store.Dropped, it.State)
 }
 
 func TestNewForgetsTheConversation(t *testing.T) {
 	g := newRig(t, nil)
-	require.NoError(t, g.r.Receive(msg(user, user, "remember me")))
-	require.NoError(t, g.r.Receive(msg(user, user, "/new")))
-	require.NoError(t, g.r.Receive(msg(user, user, "who am I?")))
+	require.NoError(t, g.r.Receive(msg(user, user, "remember me"), ""))
+	require.NoError(t, g.r.Receive(msg(user, user, "/new"), ""))
+	require.NoError(t, g.r.Receive(msg(user, user, "who am I?"), ""))
 	g.finished(t, 3)
 	g.a.mu.Lock()
 	defer g.a.mu.Unlock()
@@ -434,13 +438,13 @@ func TestTheAdapterSaysWhatIsACommand(t *testing.T) {
 	g := newRig(t, nil)
 	plain := msg(user, user, "/status")
 	plain.Command, plain.Args = "", ""
-	require.NoError(t, g.r.Receive(plain))
+	require.NoError(t, g.r.Receive(plain, ""))
 	g.finished(t, 1)
 	require.Equal(t, []string{"reply: /status"}, g.p.messages(user))
 
 	old := msg(admin, admin, "/status")
 	old.Command, old.Args, old.Parsed = "", "", false
-	_, err := g.st.Receive(store.Item{Platform: old.Platform, ID: storeID(old.ID), Chat: storeID(old.ChatID), Msg: mustJSON(old)}, "")
+	_, err := g.st.Receive(store.Item{Platform: old.Platform, ID: string(old.ID), Chat: string(old.ChatID), Msg: mustJSON(old)}, "")
 	require.NoError(t, err)
 	_, err = g.r.Resume()
 	require.NoError(t, err)
@@ -461,12 +465,12 @@ func mustJSON(v any) []byte {
 func TestARerunTurnReplacesItsEarlierAttemptInHistory(t *testing.T) {
 	g := newRig(t, nil)
 	h := NewHistory(g.st, 20, 10000)
-	require.NoError(t, h.Record("telegram", user, 1, "first", "a1"))
-	require.NoError(t, h.Record("telegram", user, 2, "second", "a2"))
-	c, err := h.ForTurn("telegram", user, 2)
+	require.NoError(t, h.Record("telegram", user, "1", "first", "a1"))
+	require.NoError(t, h.Record("telegram", user, "2", "second", "a2"))
+	c, err := h.ForTurn("telegram", user, "2")
 	require.NoError(t, err)
 	require.Len(t, c.Messages, 2, "the agent does not see its own earlier attempt")
-	require.NoError(t, h.Record("telegram", user, 2, "second", "a2 again"))
+	require.NoError(t, h.Record("telegram", user, "2", "second", "a2 again"))
 	c, err = h.Load("telegram", user)
 	require.NoError(t, err)
 	require.Len(t, c.Messages, 4)

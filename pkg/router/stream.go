@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +39,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 	as, canStream := r.o.Agent.(agent.Streamer)
 	var resume []string
 	if canShow {
-		if resume, err = r.o.Store.StreamResume(m.Platform, storeID(m.ID)); err != nil {
+		if resume, err = r.o.Store.StreamResume(m.Platform, string(m.ID)); err != nil {
 			log.Warn("could not read whether a previous process began this answer; a restart may show it twice", "err", err)
 		}
 	}
@@ -60,13 +59,10 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 			<-notice // bounded by the notice's own 10 s timeout
 		}
 		sctx, cancel := context.WithCancel(r.sendCtx)
-		replyTo := ""
-		if m.MessageID != 0 {
-			replyTo = strconv.Itoa(m.MessageID)
-		}
+		replyTo := string(m.MessageID)
 		s, err := ps.StartStream(sctx, platform.StreamStart{
-			Chat: platform.ChatID(strconv.FormatInt(m.ChatID, 10)), ReplyTo: replyTo, Resume: resume,
-			Begun: func(ids []string) error { return r.o.Store.StreamBegun(m.Platform, storeID(m.ID), ids) },
+			Chat: m.ChatID, ReplyTo: replyTo, Resume: resume,
+			Begun: func(ids []string) error { return r.o.Store.StreamBegun(m.Platform, string(m.ID), ids) },
 		})
 		if err != nil {
 			cancel()
@@ -123,12 +119,12 @@ func (r *Router) answerStream(log *slog.Logger, m Message, st *streamed, text, n
 		log.Error("delivery failed", events.DeliveryFailed.With("chat_id", m.ChatID, "err", err)...)
 		r.finish(m, store.Done, "undeliverable: "+err.Error())
 	} else {
-		if err := r.o.Store.MarkSent(m.Platform, storeID(m.ID)); err != nil {
+		if err := r.o.Store.MarkSent(m.Platform, string(m.ID)); err != nil {
 			log.Warn("could not record the send", "err", err)
 		}
 		r.finish(m, store.Done, note)
 	}
-	if err := r.o.Store.StreamDone(m.Platform, storeID(m.ID)); err != nil {
+	if err := r.o.Store.StreamDone(m.Platform, string(m.ID)); err != nil {
 		log.Warn("could not forget the finished stream", "err", err)
 	}
 }

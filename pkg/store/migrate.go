@@ -25,7 +25,15 @@ import (
 //     written to "offsets" as schema 1 did, so that a release before
 //     schema 2 that an update rolls back to resumes Telegram where this
 //     one left off (its inbox records it cannot read, and skips).
-const Schema = 2
+//   - 3: ids inside records are strings too. Schema 2 kept the router's
+//     records as Telegram made them: inbox messages, pairing codes,
+//     approvals, conversations and the restart notice held "id",
+//     "chat_id", "user_id", "message_id", "last_id" as JSON numbers,
+//     which a Matrix room id cannot be. Migrating rewrites those numbers
+//     as strings ("-100123"), once; the readers also accept numbers (see
+//     pkg/platform's id types), so a record written by a schema 2
+//     process at any moment still reads.
+const Schema = 3
 
 const metaSchema = "schema"
 
@@ -61,6 +69,11 @@ func migrate(db *bolt.DB) (int, error) {
 			}
 			if !found {
 				from = 0 // a new file: nothing to migrate
+			}
+		}
+		if from == 1 || from == 2 {
+			if err := migrateV2(tx); err != nil {
+				return fmt.Errorf("migrate the store from schema 2: %w", err)
 			}
 		}
 		return meta.Put([]byte(metaSchema), []byte(strconv.Itoa(Schema)))
@@ -149,4 +162,99 @@ func splitKeyV1(k []byte) (platform, id string) {
 		}
 	}
 	return "unknown", fmt.Sprintf("%x", k)
+}
+
+// idFields are the record fields that hold a platform's id: schema 2 wrote
+// Telegram's as JSON numbers.
+var idFields = []string{"id", "chat_id", "user_id", "message_id", "last_id", "reply_to"}
+
+// migrateV2 rewrites the numeric ids in every inbox message and every
+// collection record as strings. A record that is not a JSON object (the
+// local replies, a list) or cannot be read is left as it was: its reader
+// reports it as before.
+func migrateV2(tx *bolt.Tx) error {
+	in := tx.Bucket(bucketInbox)
+	if err := rewrite(in, func(v []byte) ([]byte, bool) {
+		var it Item
+		if json.Unmarshal(v, &it) != nil || len(it.Msg) == 0 {
+			return nil, false
+		}
+		msg, ok := idsAsStrings(it.Msg)
+		if !ok {
+			return nil, false
+		}
+		it.Msg = msg
+		b, err := json.Marshal(it)
+		return b, err == nil
+	}); err != nil {
+		return err
+	}
+	kv := tx.Bucket(bucketKV)
+	var colls [][]byte
+	if err := kv.ForEachBucket(func(k []byte) error {
+		colls = append(colls, append([]byte{}, k...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, c := range colls {
+		if err := rewrite(kv.Bucket(c), idsAsStrings); err != nil {
+			return fmt.Errorf("collection %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// rewrite replaces each value of b that f changes.
+func rewrite(b *bolt.Bucket, f func([]byte) ([]byte, bool)) error {
+	type kv struct{ k, v []byte }
+	var changed []kv
+	if err := b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return nil // a nested bucket
+		}
+		if nv, ok := f(v); ok {
+			changed = append(changed, kv{append([]byte{}, k...), nv})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, r := range changed {
+		if err := b.Put(r.k, r.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idsAsStrings rewrites a JSON object's integer id fields as strings; ok
+// is false when there was nothing to change.
+func idsAsStrings(v []byte) ([]byte, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(v, &obj) != nil || obj == nil {
+		return nil, false
+	}
+	changed := false
+	for _, f := range idFields {
+		raw, ok := obj[f]
+		if !ok || len(raw) == 0 || raw[0] == '"' {
+			continue
+		}
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			continue
+		}
+		if _, err := n.Int64(); err != nil {
+			continue
+		}
+		s, _ := json.Marshal(n.String())
+		obj[f] = s
+		changed = true
+	}
+	if !changed {
+		return nil, false
+	}
+	b, err := json.Marshal(obj)
+	return b, err == nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/store"
 	bolt "go.etcd.io/bbolt"
@@ -198,7 +199,7 @@ func populate(path string, inbox bool) error {
 		for i := 0; i < convs; i++ {
 			chat := int64(5000000 + i)
 			id := int64(700000000 + i)
-			c := router.Conversation{Turns: convTurns, Updated: now, LastID: id}
+			c := router.Conversation{Turns: convTurns, Updated: now, LastID: platform.MessageID(strconv.FormatInt(id, 10))}
 			for t := 0; t < convTurns; t++ {
 				c.Messages = append(c.Messages, agent.Message{Role: "user", Content: user}, agent.Message{Role: "assistant", Content: bot})
 			}
@@ -212,7 +213,7 @@ func populate(path string, inbox bool) error {
 			if !inbox {
 				continue
 			}
-			msg, _ := json.Marshal(router.Message{Platform: "telegram", ID: id, ChatID: chat, ChatType: "private", UserID: chat, UserName: "bench", MessageID: 42, Text: user})
+			msg, _ := json.Marshal(router.Message{Platform: "telegram", ID: platform.MessageID(strconv.FormatInt(id, 10)), ChatID: platform.ChatID(strconv.FormatInt(chat, 10)), ChatType: "private", UserID: platform.UserID(strconv.FormatInt(chat, 10)), UserName: "bench", MessageID: "42", Text: user})
 			it := store.Item{Platform: "telegram", ID: strconv.FormatInt(id, 10), Chat: strconv.FormatInt(chat, 10), Seq: uint64(i + 1), Msg: msg, State: store.Done, Attempts: 1,
 				Received: now.Add(-time.Hour), Finished: now.Add(-time.Hour), Note: "answered"}
 			ib, err := json.Marshal(it)
@@ -241,7 +242,7 @@ func populate(path string, inbox bool) error {
 	}
 	defer st.Close()
 	h := router.NewHistory(st, 20, 16000)
-	c, err := h.Load("telegram", 5000000+convs-1)
+	c, err := h.Load("telegram", platform.ChatID(strconv.Itoa(5000000+convs-1)))
 	if err != nil || c.Turns != convTurns {
 		return fmt.Errorf("populated conversations do not read back (%v, %d turns): has the format changed?", err, c.Turns)
 	}

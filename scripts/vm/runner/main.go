@@ -26,6 +26,7 @@ import (
 
 	"github.com/hermes-gateway/hermes/internal/vmtest"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
@@ -96,8 +97,7 @@ func ctl(what string) error {
 // history prints the turn count of a chat's conversation in the store (the
 // gateway must be stopped: the store is locked while it runs).
 func history(db, chat string) error {
-	id, err := strconv.ParseInt(chat, 10, 64)
-	if err != nil {
+	if _, err := strconv.ParseInt(chat, 10, 64); err != nil {
 		return err
 	}
 	st, err := store.Open(db)
@@ -105,7 +105,7 @@ func history(db, chat string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := router.NewHistory(st, 1000, 1<<20).Load("telegram", id)
+	c, err := router.NewHistory(st, 1000, 1<<20).Load("telegram", platform.ChatID(chat))
 	if err != nil {
 		return err
 	}

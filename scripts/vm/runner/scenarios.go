@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/internal/vmtest"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/telegram/fakebot"
 )
 
@@ -825,14 +826,14 @@ func (g *guest) afterReboot(c *check) {
 	out, code = g.as(time.Minute, "hermes", "pairing", "list", "--json")
 	var pl struct {
 		Approved []struct {
-			UserID int64 `json:"user_id"`
+			UserID platform.UserID `json:"user_id"`
 		} `json:"approved"`
 	}
 	json.Unmarshal([]byte(out), &pl)
 	c.expect(code == 0 && slices.ContainsFunc(pl.Approved, func(a struct {
-		UserID int64 `json:"user_id"`
+		UserID platform.UserID `json:"user_id"`
 	}) bool {
-		return a.UserID == stranger
+		return string(a.UserID) == strconv.FormatInt(stranger, 10)
 	}), "the pairing of %d is gone: %s", stranger, tail(out, 5))
 	n := len(g.fake.Sent(stranger))
 	g.fake.InjectMessage(fakebot.UserMessage{UserID: stranger, Text: "after the reboot"})
