@@ -33,7 +33,7 @@ func TestOpenAIStreamGivesTheAnswerAsItIsWritten(t *testing.T) {
 	// the fake holds the third chunk until the caller has seen two.
 	var c collect
 	seen := make(chan struct{})
-	s.SetChunkGate(func(i int) {
+	s.SetChunkGate(func(_ openaifake.ChatRequest, i int) {
 		if i == 2 {
 			<-seen
 		}

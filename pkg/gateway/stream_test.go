@@ -90,7 +90,7 @@ func (s *streamSetup) answers() []fakebot.SentMessage {
 // release is called (a stream whose client went away ends there).
 func holdAt(ai *openaifake.Server, n int) (release func()) {
 	ch := make(chan struct{})
-	ai.SetChunkGate(func(i int) {
+	ai.SetChunkGate(func(_ openaifake.ChatRequest, i int) {
 		if i == n {
 			<-ch
 		}

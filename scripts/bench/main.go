@@ -39,12 +39,13 @@ type Counts struct {
 	WebhookRounds int // figure 7: restarts under webhook deliveries
 	ConflictRuns  int // figure 8: conflicts, each conflictLen
 	NoHold        time.Duration
+	StreamRuns    int // figure 9: answers timed one by one, per variant
 }
 
-var full = Counts{RestartRounds: 30, SelfRestarts: 30, Updates: 30, Startups: 30, MemoryRuns: 5, RoundTrips: 400, Throughput: 10 * time.Second, WebhookRounds: 30, ConflictRuns: 8, NoHold: 10 * time.Second}
-var quick = Counts{RestartRounds: 3, SelfRestarts: 4, Updates: 4, Startups: 5, MemoryRuns: 1, RoundTrips: 60, Throughput: 3 * time.Second, WebhookRounds: 4, ConflictRuns: 2, NoHold: 4 * time.Second}
+var full = Counts{RestartRounds: 30, SelfRestarts: 30, Updates: 30, Startups: 30, MemoryRuns: 5, RoundTrips: 400, Throughput: 10 * time.Second, WebhookRounds: 30, ConflictRuns: 8, NoHold: 10 * time.Second, StreamRuns: 10}
+var quick = Counts{RestartRounds: 3, SelfRestarts: 4, Updates: 4, Startups: 5, MemoryRuns: 1, RoundTrips: 60, Throughput: 3 * time.Second, WebhookRounds: 4, ConflictRuns: 2, NoHold: 4 * time.Second, StreamRuns: 2}
 
-var phases = []string{"restart", "self", "memory", "messages", "webhook", "poll", "startup", "update"}
+var phases = []string{"restart", "self", "memory", "messages", "webhook", "poll", "startup", "update", "stream"}
 
 func main() {
 	quickFlag := flag.Bool("quick", false, "fewer runs, for trying things out (the figures are then not worth quoting)")
@@ -135,6 +136,7 @@ func main() {
 	phase("poll", func() error { return pollPhase(e, r, counts, say) })
 	phase("startup", func() error { return startup(e, r, counts.Startups, say) })
 	phase("update", func() error { return updates(e, r, counts.Updates, say) })
+	phase("stream", func() error { return streamPhase(e, r, counts.StreamRuns, say) })
 
 	// Other people's edits while it ran (the floor and the update phase's
 	// versions are built during the run, from the tree as it is then).

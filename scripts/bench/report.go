@@ -90,6 +90,9 @@ func (rp *report) targets() []target {
 	nh := g("poll.nohold.rate")
 	add("poll.nohold", "poll", "getUpdates against a server that does not hold long polls: at most 2 a second", nh.N() > 0, nh.Max() <= 2,
 		fmt.Sprintf("at most %s in a second, median %s, over %d s", num(nh.Max()), num(nh.Median()), nh.N()))
+	sf, sb := g("stream.first"), g("stream.base")
+	add("stream.first", "stream", "agent's first token → first visible text: under 1 s", sf.N() > 0, sf.Max() < 1000,
+		fmt.Sprintf("median %s, max %s (answer sent whole: median %s)", withUnit(sf.Median(), "ms"), withUnit(sf.Max(), "ms"), withUnit(sb.Median(), "ms")))
 	return ts
 }
 
@@ -149,6 +152,7 @@ func (rp *report) markdown() string {
 	rp.messagesSection()
 	rp.webhookSection()
 	rp.pollSection()
+	rp.streamSection()
 	rp.methodSection()
 	return rp.b.String()
 }
@@ -471,4 +475,18 @@ func nonEmpty(s, alt string) string {
 		return alt
 	}
 	return s
+}
+
+func (rp *report) streamSection() {
+	rp.p("## 9. Streamed answers\n\n")
+	if rp.skipped("stream") {
+		return
+	}
+	rp.p("The openai backend against the OpenAI fake in this process, which writes a %d-word answer at one word every %s (%.1f s of writing). Timed from the agent's first token (the fake writing its first chunk) to the first visible text (the Bot API fake recording the answer's first message), %d answers streamed and, alternating with them in the same run, %d given whole after the same writing time (the baseline: what a person saw before streaming), each in a chat of its own. Then %d chats at once, streamed, then answered whole, each variant from a fresh start, with the gateway's memory sampled every %s.\n\n",
+		streamWords, streamWordEvery, (streamWords * streamWordEvery).Seconds(), rp.counts.StreamRuns, rp.counts.StreamRuns, streamChats, rssSampleEvery)
+	rp.table("stream.first", "stream.base", "stream.edits", "stream.rate", "stream.load.first", "stream.load.edits", "stream.mem.streamed", "stream.mem.whole")
+	if v := rp.r.Info["stream.errors"]; v != "" {
+		rp.p("Requests the Bot API fake refused during the phase (an unchanged edit, flood control, ...): %s.\n\n", v)
+	}
+	rp.notes("stream")
 }

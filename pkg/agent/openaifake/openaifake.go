@@ -102,7 +102,7 @@ type Server struct {
 	faults   []Fault
 	reply    func(ChatRequest) string
 	chunks   func(string) []string
-	gate     func(i int)
+	gate     func(r ChatRequest, i int)
 	key      string
 	n        int
 }
@@ -110,13 +110,19 @@ type Server struct {
 // New starts a server; it is closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a server outside a test (the benchmarks); Close it.
+func Start() *Server {
 	s := &Server{
 		closing: make(chan struct{}),
 		arrived: make(chan Request, 1000),
 		reply:   func(r ChatRequest) string { return "reply: " + r.LastUser() },
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
-	t.Cleanup(s.Close)
 	return s
 }
 

@@ -18,9 +18,10 @@ func (s *Server) SetChunks(f func(answer string) []string) {
 }
 
 // SetChunkGate sets a function called before chunk i (0-based) of every
-// streamed answer is written; it may block, so a test can hold a stream
-// at a point of its choosing (nil: no gate).
-func (s *Server) SetChunkGate(f func(i int)) {
+// streamed answer (to request r) is written; it may block, so a test can
+// hold a stream at a point of its choosing, or pace it like a model
+// writing (nil: no gate).
+func (s *Server) SetChunkGate(f func(r ChatRequest, i int)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gate = f
@@ -71,7 +72,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id int, req Chat
 	}
 	for i, p := range pieces {
 		if gate != nil {
-			gate(i)
+			gate(req, i)
 		}
 		select {
 		case <-r.Context().Done():
