@@ -486,7 +486,7 @@ func (rp *report) streamSection() {
 		streamWords, streamWordEvery, (streamWords * streamWordEvery).Seconds(), rp.counts.StreamRuns, rp.counts.StreamRuns, streamChats, rssSampleEvery)
 	rp.table("stream.first", "stream.base", "stream.edits", "stream.rate", "stream.load.first", "stream.load.edits", "stream.mem.streamed", "stream.mem.whole")
 	if v := rp.r.Info["stream.errors"]; v != "" {
-		rp.p("Requests the Bot API fake refused during the phase (an unchanged edit, flood control, ...): %s.\n\n", v)
+		rp.p("Sends and edits the Bot API fake refused during the phase (an unchanged edit, flood control, ...): %s.\n\n", v)
 	}
 	rp.notes("stream")
 }

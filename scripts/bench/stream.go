@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -224,7 +225,17 @@ func streamPhase(e *Env, r *Results, runs int, say func(string)) error {
 		say(fmt.Sprintf("stream: %d chats at once, streamed=%v: peak %.1f MiB", streamChats, streamed, peak))
 	}
 	after := fake.Stats()
-	r.SetInfo("stream.errors", "%d, of which %d flood control's 429 (each waited out, as Telegram asks)", after.Errors-before.Errors, after.FloodRejections-before.FloodRejections)
+	var refused []string
+	for k, n := range after.Refusals {
+		if d := n - before.Refusals[k]; d > 0 && (strings.HasPrefix(k, "sendMessage ") || strings.HasPrefix(k, "editMessageText ")) {
+			refused = append(refused, fmt.Sprintf("%d × %s", d, k))
+		}
+	}
+	sort.Strings(refused)
+	if len(refused) == 0 {
+		refused = []string{"none"}
+	}
+	r.SetInfo("stream.errors", "%s", strings.Join(refused, "; "))
 	e.stop(units.Service)
 	return nil
 }

@@ -108,6 +108,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.errors++
+		if s.refusals == nil {
+			s.refusals = map[string]int{}
+		}
+		s.refusals[fmt.Sprintf("%s %d %s", name, ae.Code, ae.Description)]++
 		s.mu.Unlock()
 		s.log.Debug("fakebot: error answer", "method", name, "code", ae.Code, "description", ae.Description)
 		writeError(w, ae)

@@ -123,7 +123,8 @@ type Server struct {
 	calls        map[string]int
 	unauthorized int
 	faultsHit    int
-	errors       int // error answers of the methods themselves (Stats.Errors)
+	errors       int            // error answers of the methods themselves (Stats.Errors)
+	refusals     map[string]int // the same by method, code and description
 
 	updates updateQueue
 	poller  *pollWaiter

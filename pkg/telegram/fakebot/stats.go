@@ -2,6 +2,7 @@ package fakebot
 
 import (
 	"context"
+	"maps"
 	"strings"
 )
 
@@ -18,6 +19,7 @@ func (s *Server) Stats() Stats {
 		LongPollActive:   s.poller != nil,
 		Faults:           s.faultsHit,
 		Errors:           s.errors,
+		Refusals:         maps.Clone(s.refusals),
 		FloodRejections:  s.flood.rejections,
 		WebhookDelivered: s.webhook.delivered,
 		WebhookFailed:    s.webhook.failed,

@@ -140,6 +140,9 @@ type Stats struct {
 	// "message is not modified", flood control's 429, ...), not counting
 	// scripted faults: a well-behaved client keeps it at 0.
 	Errors int `json:"errors"`
+	// Refusals counts those answers by method, code and description
+	// ("editMessageText 400 Bad Request: message is not modified: ...").
+	Refusals map[string]int `json:"refusals,omitempty"`
 	// FloodRejections counts 429s produced by flood control.
 	FloodRejections int `json:"flood_rejections"`
 	// Webhook deliveries: successful (2xx) and failed attempts.
