@@ -10,6 +10,9 @@
 //   - exec runs a local command once per message: the message on stdin, the
 //     reply on stdout.
 //
+// openai and exec also stream (Streamer): the answer in parts as it is
+// written, so the chat can show it growing.
+//
 // Every failure of Reply is an *Error: Error() is the whole story for the
 // journal, User a short honest sentence for the person, which UserMessage
 // picks out of any error.

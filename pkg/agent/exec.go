@@ -57,7 +57,12 @@ const (
 //     exceed what the kernel allows in one variable (128 KiB); it is
 //     removed when the command has ended.
 //
-// Its stdout, trailing white space removed, is the reply. Output beyond
+// Its stdout, trailing white space removed, is the reply. The reply may
+// come in parts: each line the command writes and flushes (newline
+// included) is shown in the chat as soon as it arrives (Stream), the
+// message growing line by line; a last line without a newline arrives
+// with the end. A command that prints its whole answer at the end is
+// shown whole. Output beyond
 // agent.exec.max_output_bytes is read and discarded, and the reply is cut
 // there (at a character boundary) with a note saying so: an agent that
 // says too much still answers. A command that writes forever is ended by
