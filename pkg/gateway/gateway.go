@@ -24,10 +24,12 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/events"
 	"github.com/hermes-gateway/hermes/pkg/httpserve"
 	"github.com/hermes-gateway/hermes/pkg/journal"
+	"github.com/hermes-gateway/hermes/pkg/matrix"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/store"
+	tgadapter "github.com/hermes-gateway/hermes/pkg/telegram/adapter"
 	"github.com/hermes-gateway/hermes/pkg/version"
 )
 
@@ -61,6 +63,11 @@ type Options struct {
 	// activation.Adopt. Tests pass an empty set, and the gateway listens
 	// on ControlPath by itself, as when run by hand.
 	Activation func() (*activation.Set, error)
+	// Adapters, if set, adds adapters to those the config enables, each
+	// built with the function that reports its status; Access says who
+	// may talk on them. Tests inject fakes here.
+	Adapters func(onStatus func(name string, st platform.Status)) []platform.Adapter
+	Access   map[string]platform.Access
 }
 
 // Notifier is what the gateway tells the service manager (*sdnotify.Notifier
@@ -93,14 +100,19 @@ type Gateway struct {
 	restart       chan restartRequest
 	fatal         chan fatalError
 
-	agent    agent.Agent
-	auth     *router.Auth
-	router   *router.Router
+	agent  agent.Agent
+	auth   *router.Auth
+	router *router.Router
+	// local is the control socket's door (`hermes chat`): answered like
+	// any platform, received by the control API rather than by a Run.
 	local    *localPlatform
-	telegram *telegramPlatform
-	// platformCancel stops the platforms' receive loops at the drain.
+	adapters *adapters
+	// extraAccess is who may talk on injected adapters (Options.Access).
+	extraAccess map[string]platform.Access
+	// platformCtx ends at the drain: it stops the adapters' receiving and
+	// any ✓ Back still on its way.
+	platformCtx    context.Context
 	platformCancel context.CancelFunc
-	platformsDone  sync.WaitGroup
 }
 
 // fatalError is a problem found after start that no restart can fix (a
@@ -179,31 +191,8 @@ func Run(ctx context.Context, o Options) int {
 	if err != nil {
 		return g.exit(ExitConfig, fmt.Sprintf("agent: %v", err))
 	}
-	if cfg.Telegram.Enabled {
-		if g.telegram, err = newTelegramPlatform(g, cfg); err != nil {
-			return g.exit(ExitConfig, err.Error())
-		}
-	}
-
-	set, err := adopt()
-	if err != nil {
-		return g.exit(ExitFailure, err.Error())
-	}
-	l, err := g.listen(set, o.ControlPath)
-	if err != nil {
-		return g.exit(ExitFailure, err.Error())
-	}
-	var webhook net.Listener
-	if g.telegram != nil && cfg.Telegram.Mode == config.ModeWebhook {
-		if webhook, err = g.listenWebhook(set, cfg); err != nil {
-			return g.exit(ExitFailure, err.Error())
-		}
-	}
-	for _, name := range set.Unclaimed() {
-		g.log.Warn("systemd passed a socket this gateway does not use; check FileDescriptorName= in the socket units", "name", name)
-	}
-
-	g.auth = router.NewAuth(st, platformAccess(cfg))
+	g.extraAccess = o.Access
+	g.auth = router.NewAuth(st, g.access(cfg))
 	g.local = newLocalPlatform(st)
 	g.router = router.New(router.Options{
 		Store: st, Agent: g.agent, Auth: g.auth, Host: g, Log: g.log,
@@ -216,8 +205,38 @@ func Run(ctx context.Context, o Options) int {
 		},
 	})
 	g.router.AddPlatform(g.local)
-	if g.telegram != nil {
-		g.router.AddPlatform(g.telegram)
+	as, err := buildAdapters(cfg, g)
+	if err != nil {
+		return g.exit(ExitConfig, err.Error())
+	}
+	if o.Adapters != nil {
+		as.list = append(as.list, o.Adapters(g.adapterStatus)...)
+	}
+	for _, a := range as.list {
+		g.router.AddPlatform(a)
+	}
+	pctx, pcancel := context.WithCancel(context.Background())
+	defer pcancel()
+	g.mu.Lock()
+	g.adapters, g.platformCtx, g.platformCancel = as, pctx, pcancel
+	g.mu.Unlock()
+
+	set, err := adopt()
+	if err != nil {
+		return g.exit(ExitFailure, err.Error())
+	}
+	l, err := g.listen(set, o.ControlPath)
+	if err != nil {
+		return g.exit(ExitFailure, err.Error())
+	}
+	var webhook net.Listener
+	if as.webhook != nil {
+		if webhook, err = g.listenWebhook(set, cfg); err != nil {
+			return g.exit(ExitFailure, err.Error())
+		}
+	}
+	for _, name := range set.Unclaimed() {
+		g.log.Warn("systemd passed a socket this gateway does not use; check FileDescriptorName= in the socket units", "name", name)
 	}
 
 	sigs := o.Signals
@@ -241,7 +260,7 @@ func Run(ctx context.Context, o Options) int {
 	srv.Serve(l)
 	var webhookSrv *httpserve.Server
 	if webhook != nil {
-		webhookSrv = httpserve.Serve(webhook, g.telegram.webhookHandler(), httpserve.Options{Log: g.log})
+		webhookSrv = httpserve.Serve(webhook, as.webhook, httpserve.Options{Log: g.log})
 	}
 	// Unfinished work first, so it keeps its place before anything new.
 	if n, err := g.router.Resume(); err != nil {
@@ -255,22 +274,14 @@ func Run(ctx context.Context, o Options) int {
 	// Set before the platforms start: their ✓ Back says how long no
 	// gateway served.
 	g.readyAt = time.Now()
-	pctx, pcancel := context.WithCancel(context.Background())
-	g.platformCancel = pcancel
-	if g.telegram != nil {
-		g.platformsDone.Add(1)
-		go func() {
-			defer g.platformsDone.Done()
-			g.telegram.run(pctx)
-		}()
-	}
+	as.run(pctx, g)
 	go g.announceBack(pctx, platformLocal)
 	if err := g.notify.Ready(); err != nil {
 		g.log.Warn("sd_notify READY failed; systemd will time the start out", "err", err)
 	}
 	g.updateStatus()
-	g.log.Info(fmt.Sprintf("ready (socket-activated: %v, agent: %s, telegram: %v)", g.activated, g.agent.Name(), cfg.Telegram.Enabled), events.Ready.With("control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
-		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled)...)
+	g.log.Info(fmt.Sprintf("ready (socket-activated: %v, agent: %s, telegram: %v, matrix: %v)", g.activated, g.agent.Name(), cfg.Telegram.Enabled, cfg.Matrix.Enabled), events.Ready.With("control", l.Addr().String(), "socket_activated", g.activated, "state_dir", cfg.StateDir(),
+		"agent", g.agent.Name(), "telegram", cfg.Telegram.Enabled, "matrix", cfg.Matrix.Enabled)...)
 	// Pruning reads every inbox record: after READY, not before it (the
 	// benchmark measured 100+ ms of start-up for 10,000 records).
 	go func() {
@@ -290,8 +301,8 @@ func Run(ctx context.Context, o Options) int {
 }
 
 // announceBack tells the chat that asked for a restart, on the platform it
-// asked on, that the gateway is back and how long it was gone. Each
-// platform calls it once it can send (Telegram once getMe answered).
+// asked on, that the gateway is back and how long it was gone. It runs for
+// each platform once it can send (an adapter when it first connects).
 func (g *Gateway) announceBack(ctx context.Context, platform string) {
 	n, err := g.router.TakeRestartNotice(platform)
 	if err != nil {
@@ -325,17 +336,28 @@ func platformAccess(cfg *config.Config) map[string]platform.Access {
 		for _, id := range cfg.Telegram.Groups {
 			a.Groups = append(a.Groups, platform.ChatID(strconv.FormatInt(id, 10)))
 		}
-		acc[platformTelegram] = a
+		acc[tgadapter.Name] = a
 	}
 	if cfg.Matrix.Enabled {
-		var a platform.Access
+		// The adapter joins only rooms an allowed user invited it to.
+		a := platform.Access{AnyRoom: true}
 		for _, id := range cfg.Matrix.Admins {
 			a.Admins = append(a.Admins, platform.UserID(id))
 		}
 		for _, id := range cfg.Matrix.Users {
 			a.Users = append(a.Users, platform.UserID(id))
 		}
-		acc["matrix"] = a
+		acc[matrix.Name] = a
+	}
+	return acc
+}
+
+// access is who may talk, per platform: the config's lists, and those of
+// injected adapters.
+func (g *Gateway) access(cfg *config.Config) map[string]platform.Access {
+	acc := platformAccess(cfg)
+	for name, a := range g.extraAccess {
+		acc[name] = a
 	}
 	return acc
 }
@@ -439,11 +461,10 @@ func (g *Gateway) drain(srv *control.Server, webhook *httpserve.Server, code int
 	if left > 0 {
 		g.log.Warn("drain timed out; unfinished turns stay in the store and run after the restart", "unfinished", left)
 	}
+	// The adapters stop receiving; each confirms upstream what it stored
+	// (Telegram's offset) before its Run returns.
 	g.platformCancel()
-	g.platformsDone.Wait()
-	if g.telegram != nil {
-		g.telegram.confirmStored()
-	}
+	g.adapters.wait()
 	// Requests already accepted (a status, the 202 of a restart, a webhook
 	// delivery) are answered; nothing new is accepted, and new connections
 	// wait in systemd's sockets for the next process.
@@ -547,11 +568,7 @@ func (g *Gateway) inFlightLocked() int {
 }
 
 func (g *Gateway) platformsLocked() []control.Platform {
-	ps := []control.Platform{}
-	if g.telegram != nil {
-		ps = append(ps, g.telegram.status())
-	}
-	return ps
+	return g.adapters.statuses()
 }
 
 // downGap is how long no gateway served between the previous process and

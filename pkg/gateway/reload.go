@@ -134,6 +134,6 @@ func (g *Gateway) reload() {
 	g.mu.Lock()
 	g.cfg = applyLive(old, cfg)
 	g.mu.Unlock()
-	g.auth.Update(platformAccess(cfg))
+	g.auth.Update(g.access(cfg))
 	g.log.Info("reload: config applied", events.Reload.With("config", g.cfgPath)...)
 }

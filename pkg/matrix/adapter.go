@@ -70,6 +70,9 @@ type Options struct {
 	// timeout (each request has its own deadline).
 	HTTPClient *http.Client
 	Log        *slog.Logger
+	// OnStatus, if set, is told each change of Status (the gateway's
+	// STATUS= line, and its ✓ Back once the adapter can send).
+	OnStatus func(platform.Status)
 }
 
 // Adapter is the Matrix platform.
@@ -145,12 +148,17 @@ func (a *Adapter) Status() platform.Status {
 
 func (a *Adapter) setStatus(state platform.State, detail, fix string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.status.State == state && a.status.Detail == detail {
+		a.mu.Unlock()
 		return
 	}
 	a.status = platform.Status{State: state, Detail: detail, Fix: fix, Account: a.status.Account, Since: time.Now()}
+	st := a.status
+	a.mu.Unlock()
 	a.log.Info("matrix state", "state", state, "detail", detail)
+	if a.opts.OnStatus != nil {
+		a.opts.OnStatus(st)
+	}
 }
 
 // Run receives until ctx ends. It returns nil then, and an error wrapping

@@ -71,6 +71,9 @@ type Inbound struct {
 	// message. Args is the rest.
 	Command string `json:"command,omitempty"`
 	Args    string `json:"args,omitempty"`
+	// Quote is what an answer quotes when it is not ID (Telegram's
+	// message_id: ID is the update id); see Outbound.Quote.
+	Quote string `json:"quote,omitempty"`
 	// Note says why a KindSkip or KindUnsupported message is so.
 	Note string    `json:"note,omitempty"`
 	Time time.Time `json:"time"`
@@ -178,8 +181,12 @@ type Access struct {
 	// Admins may use /restart and /update; they are users too.
 	Admins []UserID
 	Users  []UserID
-	// Groups are the group chats the bot answers in (to allowed users).
+	// Groups are the group chats the bot answers in, to anyone there.
 	Groups []ChatID
+	// AnyRoom: in a group chat not listed, the bot still answers its
+	// admins and users (never strangers). Matrix: the bot is only in
+	// rooms an allowed user invited it to.
+	AnyRoom bool
 }
 
 // Allowed reports whether u may talk, and whether as an admin.

@@ -128,6 +128,10 @@ func (a *Auth) GroupAllowed(name string, chatID platform.ChatID) bool {
 	return a.accessOf(name).GroupAllowed(chatID)
 }
 
+// AnyRoom reports whether the platform's allowed users are answered in
+// group chats that are not listed (platform.Access.AnyRoom).
+func (a *Auth) AnyRoom(name string) bool { return a.accessOf(name).AnyRoom }
+
 func approvalKey(name string, userID platform.UserID) string {
 	return name + "/" + string(userID)
 }

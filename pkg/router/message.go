@@ -40,6 +40,9 @@ type Message struct {
 	// earlier release stored did not, and Resume reads theirs (see
 	// legacyCommand).
 	Parsed bool `json:"parsed,omitempty"`
+	// Encrypted marks a message in an end-to-end encrypted room, which the
+	// gateway cannot read: the room is told so, once.
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Skip marks an update that carries nothing to answer (an edit, a
 	// sticker, a malformed payload): recorded, confirmed, never processed.
 	Skip string `json:"skip,omitempty"`

@@ -420,16 +420,27 @@ func (r *Router) process(m Message) {
 	}
 
 	if !m.Private() {
-		if !r.o.Auth.GroupAllowed(m.Platform, m.ChatID) {
+		switch {
+		case r.o.Auth.GroupAllowed(m.Platform, m.ChatID):
+			if role == RoleNone {
+				role = RoleUser // anyone in a listed group may talk to the agent
+			}
+		case r.o.Auth.AnyRoom(m.Platform) && role != RoleNone:
+			// An allowed user in a room of theirs.
+		case r.o.Auth.AnyRoom(m.Platform):
+			r.finish(m, store.Done, "stranger in a group chat; pairing codes are given in one-to-one chats")
+			return
+		default:
 			r.finish(m, store.Done, "group not listed in "+m.Platform+".groups")
 			return
-		}
-		if role == RoleNone {
-			role = RoleUser // anyone in a listed group may talk to the agent
 		}
 	}
 	if role == RoleNone {
 		r.stranger(log, p, m)
+		return
+	}
+	if m.Encrypted {
+		r.encrypted(log, p, m)
 		return
 	}
 	if m.Text == "" {
@@ -524,6 +535,24 @@ func (r *Router) stranger(log *slog.Logger, p Platform, m Message) {
 	log.Info("stranger got a pairing code", "user_id", m.UserID, "user_name", m.UserName, "code", pr.Code)
 	r.answer(log, p, m, fmt.Sprintf("🔒 This bot is private. Your pairing code is %s (valid for an hour). Ask the bot's owner to run:\nhermes pairing approve %s", pr.Code, pr.Code),
 		"stranger; pairing code "+pr.Code)
+}
+
+// collToldEncrypted: platform/chat → true, the encrypted rooms already
+// told that the bot cannot read them.
+const collToldEncrypted = "told_encrypted"
+
+// encrypted tells an encrypted room, once, that the bot cannot read it.
+func (r *Router) encrypted(log *slog.Logger, p Platform, m Message) {
+	key := m.Platform + "/" + string(m.ChatID)
+	var told bool
+	if ok, err := r.o.Store.Load(collToldEncrypted, key, &told); err == nil && ok {
+		r.finish(m, store.Done, "encrypted; the room was told before")
+		return
+	}
+	if err := r.o.Store.Put(collToldEncrypted, key, true); err != nil {
+		log.Warn("could not record that the encrypted room was told; it may be told again", "err", err)
+	}
+	r.answer(log, p, m, "🔒 This room is end-to-end encrypted, which I cannot read. Talk to me in a room without encryption.", "encrypted; the room was told")
 }
 
 func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {

@@ -477,3 +477,19 @@ func TestARerunTurnReplacesItsEarlierAttemptInHistory(t *testing.T) {
 	require.Equal(t, "a2 again", c.Messages[3].Content)
 	require.Equal(t, 2, c.Turns)
 }
+
+// On a platform whose bot is only in rooms an allowed user invited it to
+// (Matrix: Access.AnyRoom), its users are answered in any room, and a
+// stranger in a room is not (pairing codes go to one-to-one chats only).
+func TestAnyRoomAnswersAllowedUsersOnlyInUnlistedRooms(t *testing.T) {
+	g := newRig(t, nil)
+	acc := telegramAccess([]string{admin}, []string{user}, nil)
+	a := acc["telegram"]
+	a.AnyRoom = true
+	g.auth.Update(map[string]platform.Access{"telegram": a})
+	require.NoError(t, g.r.Receive(msg(user, "-555", "in a room of mine"), ""))
+	require.NoError(t, g.r.Receive(msg(stranger, "-555", "me too?"), ""))
+	g.finished(t, 2)
+	require.Equal(t, []string{"reply: in a room of mine"}, g.p.messages("-555"))
+	require.Equal(t, []string{"in a room of mine"}, g.a.texts())
+}

@@ -1,4 +1,4 @@
-package gateway
+package adapter
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 )
 
+var _ platform.Streamer = (*Adapter)(nil)
+
 // StartStream implements platform.Streamer: the answer grows in one
 // Telegram message by edits (telegram.Stream).
-func (t *telegramPlatform) StartStream(ctx context.Context, s platform.StreamStart) (platform.Stream, error) {
-	chat, err := strconv.ParseInt(string(s.Chat), 10, 64)
+func (a *Adapter) StartStream(ctx context.Context, s platform.StreamStart) (platform.Stream, error) {
+	chat, err := ChatNumber(s.Chat)
 	if err != nil {
-		return nil, fmt.Errorf("telegram: chat id %q is not a number", s.Chat)
+		return nil, err
 	}
 	opts := telegram.StreamOptions{}
 	if s.ReplyTo != "" {
@@ -32,12 +34,12 @@ func (t *telegramPlatform) StartStream(ctx context.Context, s platform.StreamSta
 	if s.Begun != nil {
 		opts.Begun = func(ids []int) error { return s.Begun(itoas(ids)) }
 	}
-	return telegramStream{t.sender.Stream(ctx, chat, opts)}, nil
+	return stream{a.sender.Stream(ctx, chat, opts)}, nil
 }
 
-type telegramStream struct{ *telegram.Stream }
+type stream struct{ *telegram.Stream }
 
-func (s telegramStream) Finish(ctx context.Context, text string) (platform.Sent, error) {
+func (s stream) Finish(ctx context.Context, text string) (platform.Sent, error) {
 	ids, err := s.Stream.Finish(ctx, text)
 	return platform.Sent{IDs: itoas(ids)}, err
 }
