@@ -59,12 +59,15 @@ unit:
 e2e: build
 	scripts/sandbox -- $(GO) test -tags e2e -count=1 -timeout 20m $(E2E_PKGS)
 
-# The Matrix adapter against a real homeserver (build tag matrix): Dendrite
+# The Matrix adapter, and the whole gateway serving Matrix rooms (happy
+# path, pairing, /restart, SIGKILLs in flight, the homeserver down and
+# back), against a real homeserver (build tag matrix): Dendrite
 # is built from the Go module proxy on the first run (about 8 minutes on 2
 # busy cores) and cached in ~/.cache/hermes (or $HERMES_DENDRITE_BIN).
 matrix-test:
-	$(GO) vet -tags matrix ./pkg/matrix/ ./internal/dendrite/ ./pkg/cli/
+	$(GO) vet -tags matrix ./pkg/matrix/ ./internal/dendrite/ ./pkg/cli/ ./pkg/gateway/
 	$(GO) test -tags matrix -count=1 -timeout 30m ./pkg/matrix/
+	$(GO) test -tags matrix -count=1 -timeout 15m -run Matrix ./pkg/gateway/
 	$(GO) test -tags matrix -count=1 -timeout 10m -run Matrix ./pkg/cli/
 
 fuzz:

@@ -15,8 +15,9 @@
 //     from the same access token with the event it already made; an event
 //     whose request a crash cut off (which the homeserver may not have
 //     recorded) is found in the next process's first /sync instead;
-//   - invites from allowed users (platform.Access) are joined; others are
-//     declined, so a stranger's invite does not hang unanswered;
+//   - invites from allowed users (platform.Access) are joined, and anyone's
+//     direct chat (where the core gives a stranger a pairing code); a
+//     stranger's group room is declined, so it does not hang unanswered;
 //   - encrypted rooms are not read: an m.room.encrypted event arrives as
 //     KindEncrypted, and the only thing Send puts into an encrypted room
 //     is a plain notice answering such an event.

@@ -316,12 +316,20 @@ func TestInvites(t *testing.T) {
 	s := newSink()
 	w.adapter(t, s, w.allowAlice())
 
-	// A stranger's invite is declined.
+	// A stranger's group room is declined; their direct chat is joined
+	// (the core answers them there with a pairing code).
 	resp, err := bob.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{
-		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{id.UserID(w.bot.ID)},
+		Preset: "private_chat", Invite: []id.UserID{id.UserID(w.bot.ID)},
 	})
 	require.NoError(t, err)
 	w.waitMembership(t, bob, resp.RoomID, "leave")
+	resp, err = bob.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{id.UserID(w.bot.ID)},
+	})
+	require.NoError(t, err)
+	w.waitMembership(t, bob, resp.RoomID, "join")
+	w.say(t, bob, resp.RoomID, "let me in")
+	require.True(t, s.waitText(t, "let me in").Direct)
 
 	// An allowed user's group room is joined; a stranger talking there is
 	// delivered like anyone (the core decides what to do with them), and

@@ -164,8 +164,9 @@ pages:
 	return gap, nil
 }
 
-// invites joins the rooms allowed users invited the bot to and declines
-// the others. A join or decline that fails for good (the room is gone,
+// invites joins the rooms allowed users invited the bot to, and anyone's
+// direct chat (a stranger is answered there with a pairing code, as on
+// Telegram: the core decides); it declines a stranger's group room. A join or decline that fails for good (the room is gone,
 // the invite withdrawn) is logged and dropped; one that may work later
 // fails the whole batch, so the invite comes again.
 func (a *Adapter) invites(ctx context.Context, resp *mautrix.RespSync) error {
@@ -177,12 +178,12 @@ func (a *Adapter) invites(ctx context.Context, resp *mautrix.RespSync) error {
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		var err error
-		if allowed {
+		if allowed || (direct && inviter != "") {
 			_, err = a.cli.JoinRoomByID(rctx, room)
 			a.log.Info("matrix: joined on invite", "room", room, "inviter", inviter, "direct", direct, "err", err)
 		} else {
-			_, err = a.cli.LeaveRoom(rctx, room, &mautrix.ReqLeave{Reason: "this bot only joins rooms its allowed users invite it to"})
-			a.log.Info("matrix: declined an invite from a user not allowed", "room", room, "inviter", inviter, "err", err)
+			_, err = a.cli.LeaveRoom(rctx, room, &mautrix.ReqLeave{Reason: "this bot joins the rooms of its allowed users only; write to it in a direct chat to ask for access"})
+			a.log.Info("matrix: declined a group invite from a user not allowed", "room", room, "inviter", inviter, "err", err)
 		}
 		cancel()
 		if err != nil && retryable(err) {
