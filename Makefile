@@ -80,9 +80,12 @@ fuzz-short:
 soak: build
 	scripts/sandbox -- $(GO) test -tags soak -count=1 -v -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
 
-# Benchmarks in the sandbox user manager; writes docs/BENCHMARKS.md.
+# Benchmarks in the sandbox user manager; writes docs/BENCHMARKS.md. The
+# Matrix round trip runs Dendrite from the cache make matrix-test fills (the
+# sandbox moves HOME, so its path is given here).
+DENDRITE_BIN ?= $(or $(HERMES_DENDRITE_BIN),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hermes/dendrite-v0.13.8)
 bench: build
-	scripts/sandbox -- $(GO) run ./scripts/bench $(BENCH_ARGS)
+	HERMES_DENDRITE_BIN=$(DENDRITE_BIN) scripts/sandbox -- $(GO) run ./scripts/bench $(BENCH_ARGS)
 
 demo: build
 	scripts/demo

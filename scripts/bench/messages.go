@@ -48,13 +48,30 @@ func messages(e *Env, r *Results, c Counts, say func(string)) error {
 
 func roundTrips(e *Env, r *Results, n int, say func(string)) error {
 	users := userIDs(3001, rtChats)
-	fake, err := telegramSetup(e, fakebot.Options{}, nil, users, "")
+	// Matrix too, in the same gateway, message for message in turn with
+	// Telegram: the two figures come from the same run.
+	mx, mxConfig, err := startMatrix(e)
+	if err != nil {
+		r.Note("messages", "Matrix round trips not measured: Dendrite did not start: %v", err)
+		mx = nil
+	} else {
+		defer mx.Close()
+	}
+	fake, err := telegramSetup(e, fakebot.Options{}, nil, users, mxConfig)
 	if err != nil {
 		return err
 	}
 	defer fake.Close()
+	if mx != nil {
+		if err := mx.openRooms(); err != nil {
+			r.Note("messages", "Matrix round trips not measured: %v", err)
+			mx.Close()
+			mx = nil
+		}
+	}
 	rt := r.S("msg.rt", "injection → reply at the Bot API", "ms")
 	conf := r.S("msg.confirmed", "injection → update confirmed (stored, then acknowledged)", "ms")
+	mxrt := r.S("msg.mx.rt", fmt.Sprintf("Matrix: sent → answer in the person's /sync (Dendrite on loopback, %d rooms in turn)", mxRooms), "ms")
 	sent := map[int64]int{}
 	next := time.Now()
 	for i := 0; i < n; i++ {
@@ -75,6 +92,14 @@ func roundTrips(e *Env, r *Results, n int, say func(string)) error {
 		}
 		sent[u] = len(msgs)
 		rt.AddDur(msgs[len(msgs)-1].Time.Sub(t0))
+		if mx != nil {
+			d, err := mx.roundTrip(i, fmt.Sprintf("mx round trip %d", i))
+			if err != nil {
+				r.Note("messages", "Matrix round trip %d: %v", i, err)
+			} else {
+				mxrt.AddDur(d)
+			}
+		}
 		if (i+1)%100 == 0 {
 			say(fmt.Sprintf("round trip %d/%d", i+1, n))
 		}

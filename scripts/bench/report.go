@@ -399,13 +399,16 @@ func (rp *report) messagesSection() {
 	rp.p("**Round trip**: %d messages one at a time, one every %s, from %d chats in turn (so no chat writes more than once in %s, and the sender's pace, per chat and overall, never delays a reply); timed from the injection to the fake recording the reply. The update was stored (fsync) before it was confirmed, and the reply follows the agent's turn. The p99 is the %dth of %d.\n\n",
 		rp.counts.RoundTrips, rtPace, rtChats, rtPace*rtChats, int(math.Ceil(0.99*float64(rp.counts.RoundTrips))), rp.counts.RoundTrips)
 	rp.p("| | runs | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, k := range []string{"msg.confirmed", "msg.rt"} {
+	for _, k := range []string{"msg.confirmed", "msg.rt", "msg.mx.rt"} {
 		s := rp.r.Get(k)
 		if s.N() > 0 {
 			rp.p("| %s | %d | %s | %s | %s | %s |\n", s.Name, s.N(), withUnit(s.Median(), "ms"), withUnit(s.P95(), "ms"), withUnit(s.P99(), "ms"), withUnit(s.Max(), "ms"))
 		}
 	}
 	rp.p("\n")
+	if s := rp.r.Get("msg.mx.rt"); s.N() > 0 {
+		rp.p("The Matrix row is the same gateway in the same run, a Matrix message after each Telegram one: sent by a person's client to Dendrite on loopback, received by the gateway's /sync, answered by the echo agent with a transaction id, and timed until the person's own /sync shows the answer. It includes the homeserver's work both ways, which the Bot API fake does not have.\n\n")
+	}
 	rp.why("rt")
 	rp.p("**Throughput**: %d chats, each writing once a second (offered %s updates/s, %s injected), for %s after a %s warm-up; each row is per one-second interval.\n\n",
 		tputChats, rp.r.Info["msg.tput.offered"], rp.r.Info["msg.tput.injected"], rp.counts.Throughput, tputWarmup)
