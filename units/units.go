@@ -1,6 +1,9 @@
 // Package units holds the systemd unit files of the gateway and renders them
 // for one install. The files beside this one are the source of truth; they
-// are templated only where a value differs per install (the binary paths).
+// are templated only where a value differs per install (the binary paths)
+// and where the default instance's units differ from the template units of
+// named instances (hermes-gateway@.service and friends): both are rendered
+// from the same file, so each directive and its comment live in one place.
 package units
 
 import (
@@ -29,6 +32,35 @@ const (
 	UpdateTimer   = "hermes-update.timer"
 )
 
+// Gateway lists the units that exist once per instance: the default
+// instance installs them under these names, named instances through their
+// template (TemplateName). The update units are shared: one installed
+// version serves every instance.
+var Gateway = []string{Service, Socket, WebhookSocket, FailedService}
+
+// PerInstance reports whether name is one of Gateway.
+func PerInstance(name string) bool {
+	for _, g := range Gateway {
+		if g == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TemplateName is the template unit of a per-instance unit:
+// hermes-gateway.service -> hermes-gateway@.service.
+func TemplateName(name string) string { return InstanceName(name, "") }
+
+// InstanceName is name as instance inst runs it ("" gives the template):
+// hermes-gateway.service, "team" -> hermes-gateway@team.service. inst must
+// be a valid instance name (pkg/instance), which needs no escaping in a
+// unit name.
+func InstanceName(name, inst string) string {
+	i := strings.LastIndexByte(name, '.')
+	return name[:i] + "@" + inst + name[i:]
+}
+
 // Params are the per-install values of the templates.
 type Params struct {
 	// Gateway is the absolute path of the hermes-gateway binary.
@@ -50,6 +82,17 @@ type Params struct {
 	// hardening without the directives that need namespaces, for a system
 	// whose user manager cannot create them.
 	Sandbox string
+	// Template renders a per-instance unit as the template of named
+	// instances (%i is the instance) instead of the default instance's unit.
+	Template bool
+}
+
+// data is what the unit files see: Params plus the spelling of the
+// instance in names (At: "" or "@%i"), paths (Sub: "" or "/%i") and the
+// CLI (Flag: "" or "--instance %i ").
+type data struct {
+	Params
+	At, Sub, Flag string
 }
 
 // Sandbox levels (Params.Sandbox).
@@ -115,6 +158,9 @@ func Render(name string, p Params) ([]byte, error) {
 	}
 	if p.StateDir == "" {
 		p.StateDir = "%h/.local/state/hermes"
+		if p.Template {
+			p.StateDir += "/%i"
+		}
 	}
 	if p.Sandbox == "" {
 		p.Sandbox = SandboxFull
@@ -123,12 +169,19 @@ func Render(name string, p Params) ([]byte, error) {
 		// The CLI sits next to the gateway in an installed version.
 		p.Hermes = path.Join(path.Dir(p.Gateway), "hermes")
 	}
+	d := data{Params: p}
+	if p.Template {
+		if !PerInstance(name) {
+			return nil, fmt.Errorf("units: %s is shared by every instance; it has no template", name)
+		}
+		d.At, d.Sub, d.Flag = "@%i", "/%i", "--instance %i "
+	}
 	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("units: parse %s: %w", name, err)
 	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, p); err != nil {
+	if err := t.Execute(&b, d); err != nil {
 		return nil, fmt.Errorf("units: render %s: %w", name, err)
 	}
 	return b.Bytes(), nil

@@ -13,12 +13,20 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/gateway"
 	"github.com/hermes-gateway/hermes/pkg/gateway/cmdline"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/sdnotify"
 	"github.com/hermes-gateway/hermes/pkg/version"
 )
 
 func main() {
+	// $HERMES_INSTANCE (set by the template units) decides the default
+	// config, state and socket paths below; a name systemd accepted but
+	// hermes does not must not fall back to the default instance's store.
+	if _, err := instance.Current(); err != nil {
+		fmt.Fprintln(os.Stderr, "hermes-gateway:", err)
+		os.Exit(gateway.ExitConfig)
+	}
 	var a cmdline.Args
 	fs := cmdline.FlagSet(&a)
 	if err := fs.Parse(os.Args[1:]); err != nil {

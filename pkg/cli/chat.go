@@ -72,7 +72,7 @@ func chatOnce(ctx context.Context, c *control.Client, text string) ([]string, er
 		}
 	}
 	if len(a.Replies) == 0 {
-		return nil, fmt.Errorf("the gateway finished the message without an answer (%s): see `hermes gateway logs`", a.Note)
+		return nil, fmt.Errorf("the gateway finished the message without an answer (%s): see `%s`", a.Note, hermesCmd("gateway logs"))
 	}
 	return a.Replies, nil
 }

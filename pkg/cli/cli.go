@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/hermes-gateway/hermes/pkg/instance"
 
 	"github.com/spf13/cobra"
 )
@@ -22,6 +25,14 @@ type usageError struct{ error }
 
 // Main runs the CLI with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	// --instance works by setting $HERMES_INSTANCE for this process (every
+	// path and unit name follows it); put it back afterwards, so that a
+	// test running several commands in one process sees each on its own.
+	if was, ok := os.LookupEnv(instance.Env); ok {
+		defer os.Setenv(instance.Env, was)
+	} else {
+		defer os.Unsetenv(instance.Env)
+	}
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
@@ -60,9 +71,29 @@ and a chat with the agent from the terminal.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml)")
-	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd(), newManCmd())
+	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml; …/hermes/NAME/config.toml for --instance NAME)")
+	root.PersistentFlags().String("instance", "", "the gateway instance to act on (default $HERMES_INSTANCE, else the default instance); see `hermes instances`")
+	root.PersistentPreRunE = selectInstance
+	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd(), newManCmd(), newInstancesCmd())
 	return root
+}
+
+// selectInstance validates --instance (or $HERMES_INSTANCE) before any
+// command runs and makes it the process's $HERMES_INSTANCE, which decides
+// every unit name and path from here on (pkg/instance).
+func selectInstance(cmd *cobra.Command, args []string) error {
+	name, from := os.Getenv(instance.Env), "$"+instance.Env
+	if f := cmd.Flags().Lookup("instance"); f != nil && f.Changed {
+		name, from = f.Value.String(), "--instance"
+	}
+	n, err := instance.Parse(name)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", from, err)}
+	}
+	if n.IsDefault() {
+		return os.Unsetenv(instance.Env)
+	}
+	return os.Setenv(instance.Env, string(n))
 }
 
 // noArgs is cobra.NoArgs with an error that counts as usage.

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/hermes-gateway/hermes/pkg/doctor"
+	"github.com/hermes-gateway/hermes/pkg/install"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/update"
 	"github.com/spf13/cobra"
 )
@@ -30,13 +32,36 @@ Exit status 1 when any check fails.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			cfgPath, _ := cmd.Flags().GetString("config")
-			rep := doctor.Run(ctx, doctor.Options{ConfigPath: cfgPath, LayoutCurrent: layoutCurrent})
+			// Without --instance, every instance: one bad gateway among
+			// several is what a doctor run is for.
+			names := []instance.Name{instance.CurrentOrDefault()}
+			if !instanceChosen(cmd) && cfgPath == "" {
+				names = instance.List(install.DefaultUnitDir())
+			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				if err := writeJSON(out, rep); err != nil {
-					return err
+			reports := map[string]*doctor.Report{}
+			failed := 0
+			for i, n := range names {
+				var rep *doctor.Report
+				withInstance(n, func() {
+					rep = doctor.Run(ctx, doctor.Options{ConfigPath: cfgPath, LayoutCurrent: layoutCurrent})
+					for j := range rep.Checks {
+						rep.Checks[j].Fix = forInstance(rep.Checks[j].Fix)
+					}
+				})
+				reports[n.String()] = rep
+				if rep.Failed() {
+					failed++
 				}
-			} else {
+				if asJSON {
+					continue
+				}
+				if len(names) > 1 {
+					if i > 0 {
+						fmt.Fprintln(out)
+					}
+					fmt.Fprintf(out, "== instance %s (%s)\n", n, n.Service())
+				}
 				lastFix := ""
 				for _, c := range rep.Checks {
 					fmt.Fprintf(out, "%-8s %-20s %s\n", c.Status, c.Name, c.Detail)
@@ -45,7 +70,20 @@ Exit status 1 when any check fails.`,
 					}
 				}
 			}
-			if rep.Failed() {
+			if asJSON {
+				var err error
+				if len(names) == 1 {
+					err = writeJSON(out, reports[names[0].String()])
+				} else {
+					err = writeJSON(out, reports)
+				}
+				if err != nil {
+					return err
+				}
+			} else if len(names) > 1 {
+				fmt.Fprintf(out, "\n%d instance(s) checked, %d with failures\n", len(names), failed)
+			}
+			if failed > 0 {
 				return silentError{errors.New("doctor found failures")}
 			}
 			return nil

@@ -9,13 +9,22 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/doctor"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
-	"github.com/hermes-gateway/hermes/units"
 	"github.com/spf13/cobra"
 )
 
-const svc = units.Service
+// svc is the service of the instance this command acts on (--instance).
+func svc() string { return instance.CurrentOrDefault().Service() }
+
+// gw is the service's name as messages show it: hermes-gateway for the
+// default instance (as before instances), hermes-gateway@NAME otherwise.
+func gw() string { return strings.TrimSuffix(svc(), ".service") }
+
+// hermesCmd is how to run a hermes command for this instance in a hint:
+// "hermes install-unit", "hermes --instance team install-unit".
+func hermesCmd(sub string) string { return "hermes " + instance.CurrentOrDefault().Flag() + sub }
 
 func newGatewayCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -63,17 +72,17 @@ func unstick(ctx context.Context, m *systemd.Manager, st systemd.UnitState, out 
 		return nil
 	}
 	if systemd.StartLimitHit(st) {
-		fmt.Fprintf(out, "! %s hit its start limit (it kept failing); resetting it to try again\n", svc)
+		fmt.Fprintf(out, "! %s hit its start limit (it kept failing); resetting it to try again\n", svc())
 	}
-	if err := m.ResetFailed(ctx, svc); err != nil {
+	if err := m.ResetFailed(ctx, svc()); err != nil {
 		return err
 	}
 	// The socket fails with the service when the limit is hit.
-	if sock, err := m.Unit(ctx, units.Socket); err == nil && sock.ActiveState == "failed" {
-		if err := m.ResetFailed(ctx, units.Socket); err != nil {
+	if sock, err := m.Unit(ctx, instance.CurrentOrDefault().Socket()); err == nil && sock.ActiveState == "failed" {
+		if err := m.ResetFailed(ctx, instance.CurrentOrDefault().Socket()); err != nil {
 			return err
 		}
-		if _, err := m.Start(ctx, units.Socket); err != nil {
+		if _, err := m.Start(ctx, instance.CurrentOrDefault().Socket()); err != nil {
 			return err
 		}
 	}
@@ -95,7 +104,7 @@ func watch(ctx context.Context, m *systemd.Manager, out io.Writer) (stop func())
 				return
 			case <-t.C:
 			}
-			st, err := m.Unit(ctx, svc)
+			st, err := m.Unit(ctx, svc())
 			if err != nil {
 				continue
 			}
@@ -119,7 +128,7 @@ func watch(ctx context.Context, m *systemd.Manager, out io.Writer) (stop func())
 }
 
 func restartGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
-	before, err := m.Unit(ctx, svc)
+	before, err := m.Unit(ctx, svc())
 	if err != nil {
 		return err
 	}
@@ -136,12 +145,12 @@ func restartGateway(ctx context.Context, m *systemd.Manager, out io.Writer) erro
 			what += fmt.Sprintf(", draining %d in-flight %s", st.InFlight, plural(st.InFlight, "turn", "turns"))
 		}
 	}
-	fmt.Fprintf(out, "Restarting %s (%s)…\n", svc, what)
+	fmt.Fprintf(out, "Restarting %s (%s)…\n", svc(), what)
 	after, v, took, err := upJob(ctx, m, "restart", m.Restart, out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "✓ Restarted hermes-gateway (pid %d → %d, %s) in %d ms\n", before.MainPID, after.MainPID, v, ms(took))
+	fmt.Fprintf(out, "✓ Restarted %s (pid %d → %d, %s) in %d ms\n", gw(), before.MainPID, after.MainPID, v, ms(took))
 	return nil
 }
 
@@ -151,10 +160,10 @@ func restartGateway(ctx context.Context, m *systemd.Manager, out io.Writer) erro
 func upJob(ctx context.Context, m *systemd.Manager, op string, job func(context.Context, string) (systemd.JobResult, error), out io.Writer) (systemd.UnitState, string, time.Duration, error) {
 	start := time.Now()
 	stopWatch := watch(ctx, m, out)
-	_, jobErr := job(ctx, svc)
+	_, jobErr := job(ctx, svc())
 	stopWatch()
 	took := time.Since(start)
-	after, err := m.Unit(context.WithoutCancel(ctx), svc)
+	after, err := m.Unit(context.WithoutCancel(ctx), svc())
 	if err != nil {
 		return after, "", took, err
 	}
@@ -169,7 +178,7 @@ func upJob(ctx context.Context, m *systemd.Manager, op string, job func(context.
 }
 
 func startGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
-	before, err := m.Unit(ctx, svc)
+	before, err := m.Unit(ctx, svc())
 	if err != nil {
 		return err
 	}
@@ -177,7 +186,7 @@ func startGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error 
 		return notInstalled()
 	}
 	if before.ActiveState == "active" {
-		fmt.Fprintf(out, "✓ hermes-gateway is already running (pid %d)\n", before.MainPID)
+		fmt.Fprintf(out, "✓ %s is already running (pid %d)\n", gw(), before.MainPID)
 		return nil
 	}
 	if err := unstick(ctx, m, before, out); err != nil {
@@ -187,12 +196,12 @@ func startGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "✓ Started hermes-gateway (pid %d, %s) in %d ms\n", after.MainPID, v, ms(took))
+	fmt.Fprintf(out, "✓ Started %s (pid %d, %s) in %d ms\n", gw(), after.MainPID, v, ms(took))
 	return nil
 }
 
 func stopGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
-	before, err := m.Unit(ctx, svc)
+	before, err := m.Unit(ctx, svc())
 	if err != nil {
 		return err
 	}
@@ -200,20 +209,20 @@ func stopGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
 		return notInstalled()
 	}
 	if before.ActiveState != "active" && before.ActiveState != "activating" && before.ActiveState != "reloading" {
-		fmt.Fprintf(out, "✓ hermes-gateway is not running (%s)\n", before.ActiveState)
+		fmt.Fprintf(out, "✓ %s is not running (%s)\n", gw(), before.ActiveState)
 		return nil
 	}
 	inFlight := 0
 	if st, err := gatewayStatus(ctx); err == nil {
 		inFlight = st.InFlight
 	}
-	fmt.Fprintf(out, "Stopping %s (pid %d, draining %d in-flight %s)…\n", svc, before.MainPID, inFlight, plural(inFlight, "turn", "turns"))
+	fmt.Fprintf(out, "Stopping %s (pid %d, draining %d in-flight %s)…\n", svc(), before.MainPID, inFlight, plural(inFlight, "turn", "turns"))
 	start := time.Now()
 	stopWatch := watch(ctx, m, out)
-	_, jobErr := m.Stop(ctx, svc)
+	_, jobErr := m.Stop(ctx, svc())
 	stopWatch()
 	took := time.Since(start)
-	after, err := m.Unit(context.WithoutCancel(ctx), svc)
+	after, err := m.Unit(context.WithoutCancel(ctx), svc())
 	if err != nil {
 		return err
 	}
@@ -224,15 +233,15 @@ func stopGateway(ctx context.Context, m *systemd.Manager, out io.Writer) error {
 	if how == "" {
 		how = "stopped"
 	}
-	fmt.Fprintf(out, "✓ Stopped hermes-gateway (pid %d, %s after draining) in %d ms\n", before.MainPID, how, ms(took))
-	fmt.Fprintf(out, "  The socket still listens: the next request starts it again. To keep it down: systemctl --user stop %s\n", units.Socket)
+	fmt.Fprintf(out, "✓ Stopped %s (pid %d, %s after draining) in %d ms\n", gw(), before.MainPID, how, ms(took))
+	fmt.Fprintf(out, "  The socket still listens: the next request starts it again. To keep it down: systemctl --user stop %s\n", instance.CurrentOrDefault().Socket())
 	return nil
 }
 
 // failure reports a job that did not end well: the job's result, how the
 // new invocation ended, and its journal lines.
 func failure(ctx context.Context, op string, jobErr error, st systemd.UnitState, out io.Writer) error {
-	fmt.Fprintf(out, "✗ %s of hermes-gateway failed", op)
+	fmt.Fprintf(out, "✗ %s of %s failed", op, gw())
 	if jobErr != nil {
 		fmt.Fprintf(out, ": %v", jobErr)
 	}
@@ -243,7 +252,7 @@ func failure(ctx context.Context, op string, jobErr error, st systemd.UnitState,
 	if inv == "" {
 		inv = "current"
 	}
-	writeFailure(out, st, journal.ReadRun(jctx, journal.Query{Unit: svc, Invocation: inv, Lines: 20}))
+	writeFailure(out, st, journal.ReadRun(jctx, journal.Query{Unit: svc(), Invocation: inv, Lines: 20}))
 	return silentError{errors.New(op + " failed")}
 }
 
@@ -256,7 +265,7 @@ func writeFailure(out io.Writer, st systemd.UnitState, entries []journal.Entry) 
 	if st.Result != "" && st.Result != "success" {
 		state += ", result " + st.Result
 	}
-	fmt.Fprintf(out, "  %s is now %s\n", svc, state)
+	fmt.Fprintf(out, "  %s is now %s\n", svc(), state)
 	if x := doctor.StateExit(st); x != nil {
 		es := x.Explain()
 		fmt.Fprintf(out, "  The main process %s: %s\n", x, es.Cause)
@@ -270,7 +279,7 @@ func writeFailure(out io.Writer, st systemd.UnitState, entries []journal.Entry) 
 			fmt.Fprintf(out, "    %s %s\n", e.Time.Format("15:04:05.000"), logLine(e))
 		}
 	}
-	fmt.Fprintln(out, "  More: hermes gateway logs --invocation current; hermes doctor")
+	fmt.Fprintf(out, "  More: %s; %s\n", hermesCmd("gateway logs --invocation current"), hermesCmd("doctor"))
 }
 
 // logLine is an entry's message, marked when systemd wrote it.
@@ -282,7 +291,7 @@ func logLine(e journal.Entry) string {
 }
 
 func notInstalled() error {
-	return fmt.Errorf("%s is not installed in the user manager; run `hermes install-unit` first", svc)
+	return fmt.Errorf("%s is not installed in the user manager; run `%s` first", svc(), hermesCmd("install-unit"))
 }
 
 func plural(n int, one, many string) string {

@@ -25,7 +25,7 @@ func newLogsCmd() *cobra.Command {
 the current one: the first thing to look at after a bad restart.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q.Unit = svc
+			q.Unit = svc()
 			switch q.Invocation {
 			case "", "current", "previous", "all":
 			default:
@@ -57,7 +57,7 @@ the current one: the first thing to look at after a bad restart.`,
 			entries, err := journal.Read(ctx, q)
 			if err != nil {
 				if errors.Is(err, journal.ErrNoInvocation) {
-					return fmt.Errorf("%w: the journal has no %s run of %s yet (journald may have rotated it away)", err, q.Invocation, svc)
+					return fmt.Errorf("%w: the journal has no %s run of %s yet (journald may have rotated it away)", err, q.Invocation, svc())
 				}
 				return err
 			}

@@ -26,6 +26,9 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 90*time.Second)
 			defer cancel()
+			if unit == "" {
+				unit = svc()
+			}
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return fmt.Errorf("config: %w; no alert sent", err)
@@ -67,7 +70,7 @@ Bot API directly, because a dead gateway cannot report its own death.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&unit, "unit", svc, "the unit that failed")
+	cmd.Flags().StringVar(&unit, "unit", "", "the unit that failed (default: the instance's hermes-gateway service)")
 	return cmd
 }
 
@@ -119,7 +122,7 @@ func systemdStillRestarts(ctx context.Context, unit string) (bool, string) {
 func failureText(ctx context.Context, unit string) string {
 	var f *doctor.Facts
 	if m, err := connect(ctx); err == nil {
-		if unit == svc {
+		if unit == svc() {
 			if facts, err := doctor.ReadFacts(ctx, m); err == nil {
 				f = &facts
 			}
@@ -162,6 +165,6 @@ func alertText(unit string, f *doctor.Facts, lines []journal.Entry) string {
 			fmt.Fprintf(&b, "\n%s %s", e.Time.Format("15:04:05"), logLine(e))
 		}
 	}
-	fmt.Fprintf(&b, "\n\nMore: hermes gateway logs --invocation current; hermes doctor; restart with hermes gateway start")
+	fmt.Fprintf(&b, "\n\nMore: %s; %s; restart with %s", hermesCmd("gateway logs --invocation current"), hermesCmd("doctor"), hermesCmd("gateway start"))
 	return b.String()
 }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/install"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
-	"github.com/hermes-gateway/hermes/units"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -84,6 +84,10 @@ func setupTelegram(cmd *cobra.Command, s telegramSetup) error {
 	token, err := readToken(s.tokenFile, in, out, tty)
 	if err != nil {
 		return err
+	}
+	if other, ok := tokenOwner(token); ok {
+		return fmt.Errorf("instance %q already uses this bot (bot id %s): Telegram hands a bot's updates to one poller only, so two gateways on one token would take turns failing with 409 Conflict; create another bot with @BotFather for instance %q, or `hermes %suninstall-unit` first; nothing was changed",
+			other.String(), botID(token), instance.CurrentOrDefault().String(), other.Flag())
 	}
 	apiURL := s.apiURL
 	if apiURL == "" {
@@ -188,20 +192,20 @@ func applyToGateway(cmd *cobra.Command, cfg *config.Config, out io.Writer) error
 		return fmt.Errorf("saved, but the gateway was not restarted: %w", err)
 	}
 	defer m.Close()
-	st, err := m.Unit(ctx, svc)
+	st, err := m.Unit(ctx, svc())
 	if err != nil {
 		return err
 	}
 	if st.LoadState == "not-found" {
-		fmt.Fprintln(out, "The units are not installed yet: run `hermes install-unit` to start the gateway.")
+		fmt.Fprintf(out, "The units are not installed yet: run `%s` to start the gateway.\n", hermesCmd("install-unit"))
 		return nil
 	}
 	if cfg.Telegram.Mode == config.ModeWebhook {
 		files, err := installedFiles(cfg)
 		if err == nil {
 			for _, f := range files {
-				if f.Name == units.WebhookSocket && f.State != install.Current {
-					fmt.Fprintln(out, "Webhook mode needs hermes-gateway-webhook.socket: run `hermes install-unit`.")
+				if f.Name == instance.CurrentOrDefault().WebhookSocket() && f.State != install.Current {
+					fmt.Fprintf(out, "Webhook mode needs %s: run `%s`.\n", instance.CurrentOrDefault().WebhookSocket(), hermesCmd("install-unit"))
 				}
 			}
 		}

@@ -106,7 +106,7 @@ func collectStatus(ctx context.Context, m *systemd.Manager, cmd *cobra.Command) 
 	}
 	r.Service.Sandbox = install.InstalledParams(install.DefaultUnitDir()).Sandbox
 	if f.Service.LoadState == "not-found" {
-		r.Problems = append(r.Problems, Problem{"failure", "the units are not installed", "run `hermes install-unit`"})
+		r.Problems = append(r.Problems, Problem{"failure", "the units are not installed", "run `" + hermesCmd("install-unit") + "`"})
 		return r, nil
 	}
 	// Only an active service is asked: a request to the socket of a stopped
@@ -122,6 +122,9 @@ func collectStatus(ctx context.Context, m *systemd.Manager, cmd *cobra.Command) 
 		}
 	}
 	r.Problems = statusProblems(f, doctor.ReadLinger(ctx), r.Units, cfgErr, gwErr)
+	for i := range r.Problems {
+		r.Problems[i].Fix = forInstance(r.Problems[i].Fix)
+	}
 	return r, nil
 }
 
@@ -132,7 +135,7 @@ func statusProblems(f doctor.Facts, l doctor.Linger, files []install.File, cfgEr
 	ps := []Problem{}
 	add := func(sev, what, fix string) { ps = append(ps, Problem{sev, what, fix}) }
 	if gwErr != nil {
-		add("warning", "the gateway runs but its control API did not answer: "+gwErr.Error(), "see `hermes gateway logs`")
+		add("warning", "the gateway runs but its control API did not answer: "+gwErr.Error(), "see `"+hermesCmd("gateway logs")+"`")
 	}
 	for _, c := range doctor.ServiceChecks(f) {
 		if c.Status == doctor.Warning || c.Status == doctor.Failure {
@@ -145,9 +148,9 @@ func statusProblems(f doctor.Facts, l doctor.Linger, files []install.File, cfgEr
 	for _, f := range files {
 		switch f.State {
 		case install.Outdated, install.Missing:
-			add("warning", fmt.Sprintf("unit %s is %s against this version of hermes", f.Name, f.State), "run `hermes install-unit`")
+			add("warning", fmt.Sprintf("unit %s is %s against this version of hermes", f.Name, f.State), "run `"+hermesCmd("install-unit")+"`")
 		case install.Modified:
-			add("warning", fmt.Sprintf("unit %s was changed by hand", f.Name), "see the diff with `hermes install-unit --dry-run`; `--force` replaces it")
+			add("warning", fmt.Sprintf("unit %s was changed by hand", f.Name), "see the diff with `"+hermesCmd("install-unit --dry-run")+"`; `--force` replaces it")
 		}
 	}
 	if cfgErr != nil {

@@ -201,7 +201,7 @@ func switchAndRestart(ctx context.Context, r *reporter, layout update.Layout, cu
 		return err
 	}
 	defer m.Close()
-	before, err := m.Unit(ctx, svc)
+	before, err := m.Unit(ctx, svc())
 	if err != nil {
 		return err
 	}
@@ -242,14 +242,14 @@ func switchAndRestart(ctx context.Context, r *reporter, layout update.Layout, cu
 // restartAndConfirm restarts the service (one job, waited on) and confirms
 // through /v1/status that version runs.
 func restartAndConfirm(ctx context.Context, m *systemd.Manager, version string) (systemd.UnitState, error) {
-	st, err := m.Unit(ctx, svc)
+	st, err := m.Unit(ctx, svc())
 	if err == nil && (systemd.StartLimitHit(st) || st.ActiveState == "failed") {
-		_ = m.ResetFailed(ctx, svc)
+		_ = m.ResetFailed(ctx, svc())
 	}
 	jctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	_, jobErr := m.Restart(jctx, svc)
+	_, jobErr := m.Restart(jctx, svc())
 	cancel()
-	after, err := m.Unit(context.WithoutCancel(ctx), svc)
+	after, err := m.Unit(context.WithoutCancel(ctx), svc())
 	if err != nil {
 		return after, err
 	}
@@ -294,7 +294,7 @@ func invocationLines(ctx context.Context, inv string) []string {
 	}
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	entries, err := journal.Read(jctx, journal.Query{Unit: svc, Invocation: inv, Lines: 15})
+	entries, err := journal.Read(jctx, journal.Query{Unit: svc(), Invocation: inv, Lines: 15})
 	if err != nil {
 		return nil
 	}

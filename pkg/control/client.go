@@ -9,20 +9,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/hermes-gateway/hermes/pkg/instance"
 )
 
-// DefaultSocketPath is where hermes-gateway.socket listens:
-// $XDG_RUNTIME_DIR/hermes/gateway.sock.
-func DefaultSocketPath() string {
-	dir := os.Getenv("XDG_RUNTIME_DIR")
-	if dir == "" {
-		dir = fmt.Sprintf("/run/user/%d", os.Getuid())
-	}
-	return filepath.Join(dir, "hermes", "gateway.sock")
-}
+// DefaultSocketPath is where the socket unit of the instance named by
+// $HERMES_INSTANCE listens: $XDG_RUNTIME_DIR/hermes/gateway.sock for the
+// default instance, $XDG_RUNTIME_DIR/hermes/NAME/gateway.sock for a named one.
+func DefaultSocketPath() string { return instance.CurrentOrDefault().ControlSocket() }
 
 // Client talks to the control API. Every call takes a context: a command
 // never waits without a deadline.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,7 +22,6 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
-	"github.com/hermes-gateway/hermes/units"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +69,9 @@ type Options struct {
 	LayoutCurrent func() (version string, installed bool, err error)
 }
 
-const unitSvc = units.Service
+// unitSvc() is the service of the instance being checked ($HERMES_INSTANCE,
+// which the CLI sets per instance).
+func unitSvc() string { return instance.CurrentOrDefault().Service() }
 
 // Run performs every check; it never stops early, so one report shows all
 // that is wrong.
@@ -264,10 +266,10 @@ func unitsCheck(r *Report, dir string, cfg *config.Config) {
 func ReadFacts(ctx context.Context, m *systemd.Manager) (Facts, error) {
 	f := Facts{Now: time.Now()}
 	var err error
-	if f.Socket, err = m.Unit(ctx, units.Socket); err != nil {
+	if f.Socket, err = m.Unit(ctx, instance.CurrentOrDefault().Socket()); err != nil {
 		return f, err
 	}
-	if f.Service, err = m.Unit(ctx, unitSvc); err != nil {
+	if f.Service, err = m.Unit(ctx, unitSvc()); err != nil {
 		return f, err
 	}
 	f.History = ReadJournalHistory(ctx, f.Socket.ActiveEnterTimestamp)
@@ -279,7 +281,7 @@ func ReadFacts(ctx context.Context, m *systemd.Manager) (Facts, error) {
 func ReadJournalHistory(ctx context.Context, t time.Time) History {
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	q := journal.Query{Unit: unitSvc, Lines: 2000}
+	q := journal.Query{Unit: unitSvc(), Lines: 2000}
 	if !t.IsZero() {
 		q.Since = fmt.Sprintf("@%d.%06d", t.Unix(), t.Nanosecond()/1000)
 	}

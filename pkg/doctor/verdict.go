@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func ServiceChecks(f Facts) []Check {
 func socketCheck(r *Report, k systemd.UnitState) {
 	switch {
 	case k.LoadState == "not-found" || k.LoadState == "":
-		r.add("socket", Failure, units.Socket+" is not installed", "run `hermes install-unit`")
+		r.add("socket", Failure, instance.CurrentOrDefault().Socket()+" is not installed", "run `hermes install-unit`")
 	case k.ActiveState == "active":
 		detail := "listening (" + k.SubState + ")"
 		if k.UnitFileState == "enabled" {
@@ -60,7 +61,7 @@ func socketCheck(r *Report, k systemd.UnitState) {
 			r.add("socket", Warning, detail+", but "+nonEmpty(k.UnitFileState, "not enabled")+": the gateway will not come back after a reboot", "run `hermes install-unit`")
 		}
 	default:
-		r.add("socket", Failure, fmt.Sprintf("%s is %s (%s): nothing listens on the control socket", units.Socket, k.ActiveState, nonEmpty(k.Result, "no result")),
+		r.add("socket", Failure, fmt.Sprintf("%s is %s (%s): nothing listens on the control socket", instance.CurrentOrDefault().Socket(), k.ActiveState, nonEmpty(k.Result, "no result")),
 			"run `systemctl --user reset-failed hermes-gateway.socket; systemctl --user start hermes-gateway.socket`")
 	}
 }

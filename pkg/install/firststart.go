@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/exitstatus"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/units"
@@ -26,7 +27,7 @@ type SandboxError struct {
 
 // report says it as a block: the step, why, what to do, and the lines.
 func (e *SandboxError) report(say func(string, ...any)) {
-	say("✗ %s could not start: systemd failed at step %s", units.Service, e.Status)
+	say("✗ %s could not start: systemd failed at step %s", instance.CurrentOrDefault().Service(), e.Status)
 	say("  why: %s", e.Status.Cause)
 	say("  fix: %s", e.Status.Fix)
 	if len(e.Lines) > 0 {
@@ -38,8 +39,8 @@ func (e *SandboxError) report(say func(string, ...any)) {
 }
 
 func (e *SandboxError) Error() string {
-	return fmt.Sprintf("hermes-gateway.service could not start: systemd failed at step %s (%s). Fix: %s",
-		e.Status, e.Status.Cause, e.Status.Fix)
+	return fmt.Sprintf("%s could not start: systemd failed at step %s (%s). Fix: %s",
+		instance.CurrentOrDefault().Service(), e.Status, e.Status.Cause, e.Status.Fix)
 }
 
 // startChecked starts the service once and checks that it came up, instead
@@ -91,7 +92,7 @@ func startChecked(ctx context.Context, sd Systemd, o *Options, res *Result, say 
 	if rerr := sd.Reload(ctx); rerr != nil {
 		return rerr
 	}
-	if rerr := sd.ResetFailed(ctx, units.Service); rerr != nil {
+	if rerr := sd.ResetFailed(ctx, instance.CurrentOrDefault().Service()); rerr != nil {
 		return rerr
 	}
 	if err := startOnce(ctx, sd); err != nil {
@@ -101,15 +102,15 @@ func startChecked(ctx context.Context, sd Systemd, o *Options, res *Result, say 
 		}
 		return fmt.Errorf("even with --sandbox=minimal: %w", err)
 	}
-	say("✓ %s started with --sandbox=minimal", units.Service)
+	say("✓ %s started with --sandbox=minimal", instance.CurrentOrDefault().Service())
 	return nil
 }
 
 // startOnce runs one start job and checks the unit it leaves behind: for
 // Type=notify the job is done at READY=1, or failed.
 func startOnce(ctx context.Context, sd Systemd) error {
-	_, jobErr := sd.Start(ctx, units.Service)
-	st, err := sd.Unit(ctx, units.Service)
+	_, jobErr := sd.Start(ctx, instance.CurrentOrDefault().Service())
+	st, err := sd.Unit(ctx, instance.CurrentOrDefault().Service())
 	if err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func startOnce(ctx context.Context, sd Systemd) error {
 		}
 	}
 	if jobErr == nil {
-		jobErr = fmt.Errorf("%s is %s/%s after its start job", units.Service, st.ActiveState, st.SubState)
+		jobErr = fmt.Errorf("%s is %s/%s after its start job", instance.CurrentOrDefault().Service(), st.ActiveState, st.SubState)
 	}
 	if d := st.ExitDescription(); d != "" && st.ExecMainCode == systemd.CLDExited {
 		s := exitstatus.Explain(int(st.ExecMainStatus))
@@ -135,7 +136,7 @@ func startOnce(ctx context.Context, sd Systemd) error {
 // earlier run's end is taken for this one's).
 func (o *Options) managerLines(ctx context.Context, invocation string) []string {
 	if o.ManagerLines != nil {
-		return o.ManagerLines(ctx, units.Service, invocation)
+		return o.ManagerLines(ctx, instance.CurrentOrDefault().Service(), invocation)
 	}
 	if invocation == "" {
 		invocation = "current"
@@ -143,7 +144,7 @@ func (o *Options) managerLines(ctx context.Context, invocation string) []string 
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var lines []string
-	for _, e := range journal.ReadRun(jctx, journal.Query{Unit: units.Service, Invocation: invocation, Lines: 20}) {
+	for _, e := range journal.ReadRun(jctx, journal.Query{Unit: instance.CurrentOrDefault().Service(), Invocation: invocation, Lines: 20}) {
 		lines = append(lines, e.Time.Format("15:04:05.000")+" "+e.Message)
 	}
 	return lines

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/units"
 )
@@ -55,11 +56,13 @@ type Options struct {
 const SandboxAuto = "auto"
 
 // InstalledParams reads back the per-install values of the units in unitDir,
-// so that a check or a re-install compares like with like.
+// so that a check or a re-install compares like with like. It reads the
+// units of the instance named by $HERMES_INSTANCE (pkg/instance): the
+// default instance's own, or the template units of named ones.
 func InstalledParams(unitDir string) units.Params {
 	var p units.Params
 	read := func(name, section, key string) string {
-		b, err := os.ReadFile(filepath.Join(unitDir, name))
+		b, err := os.ReadFile(filepath.Join(unitDir, fileFor(name)))
 		if err != nil {
 			return ""
 		}
@@ -73,6 +76,52 @@ func InstalledParams(unitDir string) units.Params {
 	p.WebhookListen = read(units.WebhookSocket, "Socket", "ListenStream")
 	p.Sandbox = read(units.Service, "Service", "X-Hermes-Sandbox")
 	return p
+}
+
+// fileFor is the file under which the current instance installs the
+// embedded unit name: the name itself for the default instance and for the
+// shared update units; for a named instance the template
+// (hermes-gateway@.service), except the webhook socket, whose address is
+// the instance's own (hermes-gateway-webhook@team.socket: systemd prefers
+// a file for one instance over the template).
+func fileFor(name string) string {
+	inst := instance.CurrentOrDefault()
+	switch {
+	case inst.IsDefault() || !units.PerInstance(name):
+		return name
+	case name == units.WebhookSocket:
+		return inst.WebhookSocket()
+	default:
+		return units.TemplateName(name)
+	}
+}
+
+// dropInName is the drop-in of a named instance (dropIn).
+func dropInName(inst instance.Name) string { return inst.Service() + ".d/hermes-instance.conf" }
+
+// dropIn is the drop-in a named instance gets where its config asks for
+// more than the shared template allows (an exec agent, a state_dir of its
+// own); nil when it needs none.
+func dropIn(p units.Params, cfg *config.Config) []byte {
+	inst := instance.CurrentOrDefault()
+	if inst.IsDefault() || cfg == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("# " + inst.Service() + ": what this instance's config needs beyond the\n# template " + units.TemplateName(units.Service) + " (see the comments there).\n[Service]\n")
+	need := false
+	if cfg.Agent.Backend == config.BackendExec {
+		b.WriteString("# agent.backend = \"exec\": the agent may be a JIT runtime.\nMemoryDenyWriteExecute=no\n")
+		need = true
+	}
+	if dir := cfg.StateDir(); dir != inst.StateDir() && p.Sandbox != units.SandboxMinimal {
+		b.WriteString("# gateway.state_dir is not the instance's default.\nReadWritePaths=-" + dir + "\n")
+		need = true
+	}
+	if !need {
+		return nil
+	}
+	return []byte(b.String())
 }
 
 // DefaultUnitDir is $XDG_CONFIG_HOME/systemd/user.
@@ -111,12 +160,28 @@ func Check(p units.Params, unitDir string, cfg *config.Config) ([]File, error) {
 		p.StateDir = cfg.StateDir()
 		p.ExecAgent = cfg.Agent.Backend == config.BackendExec
 	}
+	named := !instance.CurrentOrDefault().IsDefault()
 	var files []File
 	for _, name := range Wanted(cfg) {
-		body, err := units.Render(name, p)
+		q := p
+		if named && units.PerInstance(name) {
+			// The template serves every named instance: what differs per
+			// instance goes into its drop-in (dropIn), not here.
+			q.Template, q.ExecAgent, q.StateDir = true, false, filepath.Join(instance.StateRoot(), "%i")
+		}
+		body, err := units.Render(name, q)
 		if err != nil {
 			return nil, err
 		}
+		file := fileFor(name)
+		f, err := compare(file, filepath.Join(unitDir, file), body)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if body := dropIn(p, cfg); body != nil {
+		name := dropInName(instance.CurrentOrDefault())
 		f, err := compare(name, filepath.Join(unitDir, name), body)
 		if err != nil {
 			return nil, err
@@ -219,6 +284,16 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		}
 	}
 
+	inst := instance.CurrentOrDefault()
+	if !inst.IsDefault() && dropIn(o.Params, o.Config) == nil && !o.DryRun {
+		// A drop-in an earlier config needed, which this one does not.
+		stale := filepath.Join(o.UnitDir, dropInName(inst))
+		if err := os.Remove(stale); err == nil {
+			say("- %s removed (the config no longer needs it)", stale)
+			act("remove " + stale)
+			wrote = true
+		}
+	}
 	if wrote {
 		say("→ %sdaemon-reload", prefix)
 		act("daemon-reload")
@@ -231,9 +306,9 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 
 	// Enable and start only what is not already so: a second install must
 	// restart nothing.
-	toEnable := []string{units.Socket}
+	toEnable := []string{inst.Socket()}
 	if containsName(Wanted(o.Config), units.WebhookSocket) {
-		toEnable = append(toEnable, units.WebhookSocket)
+		toEnable = append(toEnable, inst.WebhookSocket())
 	}
 	toStart := append([]string(nil), toEnable...)
 	switch o.AutoUpdate {
@@ -256,7 +331,7 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		toStart = append(toStart, units.UpdateTimer)
 	}
 	if !o.NoStart {
-		toStart = append(toStart, units.Service)
+		toStart = append(toStart, inst.Service())
 	}
 	for _, name := range toEnable {
 		st, err := sd.Unit(ctx, name)
@@ -287,12 +362,12 @@ func Install(ctx context.Context, sd Systemd, o Options) (*Result, error) {
 		if o.DryRun {
 			continue
 		}
-		if systemd.StartLimitHit(st) || (name == units.Service && st.ActiveState == "failed") {
+		if systemd.StartLimitHit(st) || (name == inst.Service() && st.ActiveState == "failed") {
 			if err := sd.ResetFailed(ctx, name); err != nil {
 				return res, err
 			}
 		}
-		if name == units.Service {
+		if name == inst.Service() {
 			if err := startChecked(ctx, sd, &o, res, say, autoSandbox); err != nil {
 				return res, err
 			}

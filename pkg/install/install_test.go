@@ -60,12 +60,15 @@ func (f *fakeManager) Start(_ context.Context, unit string) (systemd.JobResult, 
 	f.calls = append(f.calls, "start "+unit)
 	st := f.states[unit]
 	st.Name = unit
-	if unit != units.Service {
+	file := unit
+	if strings.HasPrefix(unit, "hermes-gateway@") && strings.HasSuffix(unit, ".service") {
+		file = units.TemplateName(units.Service) // a named instance runs the template
+	} else if unit != units.Service {
 		st.ActiveState, st.SubState = "active", "listening"
 		f.states[unit] = st
 		return "done", nil
 	}
-	b, err := os.ReadFile(filepath.Join(f.unitDir, unit))
+	b, err := os.ReadFile(filepath.Join(f.unitDir, file))
 	if err != nil {
 		return "", err
 	}

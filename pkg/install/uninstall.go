@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/units"
 )
 
@@ -34,9 +35,18 @@ func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
 		o.Config = config.Default()
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	inst := instance.CurrentOrDefault()
 	names := units.Names()
+	// What to remove: every file for the default instance; for a named one
+	// only its own (its webhook socket, its drop-in): the templates and the
+	// update units serve the other instances too.
+	files := names
+	if !inst.IsDefault() {
+		names = []string{inst.Service(), inst.Socket(), inst.WebhookSocket(), inst.FailedService()}
+		files = []string{inst.WebhookSocket(), dropInName(inst)}
+	}
 	// The service first, so its drain runs while the sockets still queue.
-	order := append([]string{units.Service}, names...)
+	order := append([]string{inst.Service()}, names...)
 	seen := map[string]bool{}
 	for _, n := range order {
 		if seen[n] {
@@ -65,7 +75,7 @@ func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
 		_ = sd.ResetFailed(ctx, n) // nothing to reset is not an error worth showing
 	}
 	removed := 0
-	for _, n := range names {
+	for _, n := range files {
 		p := filepath.Join(o.UnitDir, n)
 		if err := os.Remove(p); err == nil {
 			say("- %s removed", p)
@@ -90,7 +100,10 @@ func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
 			say("- %s purged", dir)
 		}
 	} else {
-		say("Config (%s) and state (%s) kept; `hermes uninstall-unit --purge` deletes them.", filepath.Dir(orDefault(o.ConfigPath)), o.Config.StateDir())
+		say("Config (%s) and state (%s) kept; `hermes %suninstall-unit --purge` deletes them.", filepath.Dir(orDefault(o.ConfigPath)), o.Config.StateDir(), inst.Flag())
+	}
+	if !inst.IsDefault() {
+		say("The template units (%s, %s, %s) stay in %s for the other instances.", units.TemplateName(units.Service), units.TemplateName(units.Socket), units.TemplateName(units.FailedService), o.UnitDir)
 	}
 	say("✓ uninstalled (%d unit files removed)", removed)
 	return nil
