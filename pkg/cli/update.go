@@ -15,6 +15,8 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/install"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/update"
@@ -65,10 +67,11 @@ The default source is the git checkout hermes was installed from
 }
 
 // reporter prints progress, and mirrors it to the chat that asked for the
-// update (/update) through the gateway's control API.
+// update (/update) through the control API of the instance it asked.
 type reporter struct {
-	out io.Writer
-	req *control.UpdateRequest
+	out  io.Writer
+	req  *control.UpdateRequest
+	from instance.Name // the instance whose chat asked
 }
 
 func (r *reporter) say(format string, args ...any) {
@@ -81,31 +84,42 @@ func (r *reporter) say(format string, args ...any) {
 	// next process; the timeout only guards against a gateway that is gone.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := controlClient().Do(ctx, http.MethodPost, "/v1/announce",
+	err := control.NewClient(r.from.ControlSocket()).Do(ctx, http.MethodPost, "/v1/announce",
 		control.AnnounceRequest{Platform: r.req.Platform, ChatID: r.req.ChatID, Text: line}, nil, http.StatusOK)
 	if err != nil {
 		fmt.Fprintf(r.out, "  (could not tell the chat: %v)\n", err)
 	}
 }
 
-func takeUpdateRequest() *control.UpdateRequest {
-	p := control.UpdateRequestPath()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil
+// takeUpdateRequest finds the request /update left in the runtime
+// directory of the instance whose chat asked (the only place its sandbox
+// lets it write), and takes it.
+func takeUpdateRequest() (*control.UpdateRequest, instance.Name) {
+	for _, n := range instance.List(install.DefaultUnitDir()) {
+		var req *control.UpdateRequest
+		withInstance(n, func() {
+			p := control.UpdateRequestPath()
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return
+			}
+			os.Remove(p)
+			var r control.UpdateRequest
+			if json.Unmarshal(b, &r) == nil && r.ChatID != "" {
+				req = &r
+			}
+		})
+		if req != nil {
+			return req, n
+		}
 	}
-	os.Remove(p)
-	var req control.UpdateRequest
-	if json.Unmarshal(b, &req) != nil || req.ChatID == "" {
-		return nil
-	}
-	return &req
+	return nil, ""
 }
 
 func runUpdate(ctx context.Context, o updateOptions, cfgPath string, out io.Writer) error {
 	r := &reporter{out: out}
 	if o.fromUnit {
-		r.req = takeUpdateRequest()
+		r.req, r.from = takeUpdateRequest()
 	}
 	layout := update.DefaultLayout()
 	cur, err := layout.Current()
@@ -193,50 +207,113 @@ func runUpdate(ctx context.Context, o updateOptions, cfgPath string, out io.Writ
 }
 
 // switchAndRestart points current at next, refreshes the units, restarts
-// the gateway and confirms the new version runs; if it does not, it goes
-// back to cur and confirms that.
+// every running instance (and the one this command is for, as before there
+// were instances) one after the other, and confirms that each runs next. If
+// any does not come up, it goes back to cur and restarts every instance it
+// had restarted, and the one that failed: all of them or none run next.
 func switchAndRestart(ctx context.Context, r *reporter, layout update.Layout, cur, next, what string) error {
 	m, err := connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	before, err := m.Unit(ctx, svc())
+	targets, err := restartTargets(ctx, m)
 	if err != nil {
 		return err
 	}
-	if before.LoadState == "not-found" {
+	if len(targets) == 0 {
 		return notInstalled()
 	}
-	start := time.Now()
 	r.say("→ switching current: %s → %s", cur, next)
 	if _, err := layout.Switch(next); err != nil {
 		return err
 	}
-	refreshUnits(ctx, r, layout)
-	r.say("→ restarting hermes-gateway (pid %d)", before.MainPID)
-	newState, runErr := restartAndConfirm(ctx, m, next)
+	refreshUnits(ctx, r, layout, targets)
+	var done []restartTarget
+	var runErr error
+	var failed restartTarget
+	for _, t := range targets {
+		r.say("→ restarting %s (pid %d)", t.unit(), t.pid)
+		start := time.Now()
+		var newState systemd.UnitState
+		withInstance(t.name, func() { newState, runErr = restartAndConfirm(ctx, m, next) })
+		if runErr != nil {
+			failed = t
+			// The new version did not come up: show why, then go back.
+			r.say("✗ %s did not come up in %s: %v", next, t.unit(), runErr)
+			withInstance(t.name, func() {
+				for _, line := range invocationLines(ctx, newState.InvocationID) {
+					fmt.Fprintf(r.out, "    %s\n", line)
+				}
+			})
+			break
+		}
+		r.say("✓ Restarted %s (%s → %s) in %d ms", t.unit(), cur, next, ms(time.Since(start)))
+		done = append(done, t)
+	}
 	if runErr == nil {
-		r.say("✓ Restarted hermes-gateway (%s → %s) in %d ms", cur, next, ms(time.Since(start)))
 		return nil
 	}
 
-	// The new version did not come up: show why, then go back.
-	r.say("✗ %s did not come up: %v", next, runErr)
-	for _, line := range invocationLines(ctx, newState.InvocationID) {
-		fmt.Fprintf(r.out, "    %s\n", line)
-	}
-	r.say("→ rolling back to %s", cur)
+	back := append(done, failed)
+	r.say("→ rolling back to %s (%s)", cur, joinUnits(back))
 	if _, err := layout.Switch(cur); err != nil {
 		return fmt.Errorf("roll back: %w; point %s at %s by hand", err, layout.CurrentLink(), cur)
 	}
-	refreshUnits(ctx, r, layout)
-	if _, err := restartAndConfirm(ctx, m, cur); err != nil {
-		r.say("✗ the old version %s did not come back either: %v; see `hermes gateway logs` and `hermes doctor`", cur, err)
-		return silentError{err}
+	refreshUnits(ctx, r, layout, targets)
+	var backErr error
+	for _, t := range back {
+		var err error
+		withInstance(t.name, func() { _, err = restartAndConfirm(ctx, m, cur) })
+		if err != nil {
+			r.say("✗ the old version %s did not come back in %s either: %v; see `%sgateway logs` and `%sdoctor`", cur, t.unit(), err, "hermes "+t.name.Flag(), "hermes "+t.name.Flag())
+			backErr = errors.Join(backErr, err)
+			continue
+		}
+		r.say("↩ %s runs %s again", t.unit(), cur)
 	}
-	r.say("↩ Rolled back: hermes-gateway %s is running again; the %s to %s failed (%v)", cur, what, next, runErr)
+	if backErr != nil {
+		return silentError{backErr}
+	}
+	r.say("↩ Rolled back: %s %s is running again; the %s to %s failed in %s (%v)", joinUnits(back), cur, what, next, failed.unit(), runErr)
 	return silentError{fmt.Errorf("%s to %s failed", what, next)}
+}
+
+// restartTarget is one instance an update restarts.
+type restartTarget struct {
+	name instance.Name
+	pid  uint32
+}
+
+// unit is how messages name the instance: hermes-gateway, hermes-gateway@team.
+func (t restartTarget) unit() string { return strings.TrimSuffix(t.name.Service(), ".service") }
+
+func joinUnits(ts []restartTarget) string {
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.unit())
+	}
+	return strings.Join(names, ", ")
+}
+
+// restartTargets are the instances an update restarts: every one whose
+// service runs (one installed version serves them all), and the one this
+// command is for (default or --instance) if it is installed, running or not,
+// which is what `hermes update` did before there were instances.
+func restartTargets(ctx context.Context, m *systemd.Manager) ([]restartTarget, error) {
+	self := instance.CurrentOrDefault()
+	var ts []restartTarget
+	for _, n := range instance.List(install.DefaultUnitDir()) {
+		st, err := m.Unit(ctx, n.Service())
+		if err != nil {
+			return nil, err
+		}
+		running := st.ActiveState == "active" || st.ActiveState == "reloading" || st.ActiveState == "activating"
+		if running || (n == self && st.LoadState != "not-found") {
+			ts = append(ts, restartTarget{name: n, pid: st.MainPID})
+		}
+	}
+	return ts, nil
 }
 
 // restartAndConfirm restarts the service (one job, waited on) and confirms
@@ -273,18 +350,22 @@ func restartAndConfirm(ctx context.Context, m *systemd.Manager, version string) 
 	return after, nil
 }
 
-// refreshUnits runs the current version's install-unit, which rewrites the
-// unit files only if that version's embedded units differ.
-func refreshUnits(ctx context.Context, r *reporter, layout update.Layout) {
+// refreshUnits runs the current version's install-unit for each instance,
+// which rewrites the unit files only if that version's embedded units
+// differ (the templates once, for the first named instance).
+func refreshUnits(ctx context.Context, r *reporter, layout update.Layout, targets []restartTarget) {
 	hermesBin := filepath.Join(layout.CurrentLink(), "hermes")
-	cmd := exec.CommandContext(ctx, hermesBin, "install-unit", "--gateway", layout.GatewayPath(), "--no-start")
-	outb, err := cmd.CombinedOutput()
-	out := string(outb)
-	switch {
-	case err != nil:
-		fmt.Fprintf(r.out, "  ! units not refreshed: %v\n%s", err, out)
-	case strings.Contains(out, "daemon-reload"):
-		r.say("→ unit files refreshed from the new version (daemon-reload)")
+	for _, t := range targets {
+		cmd := exec.CommandContext(ctx, hermesBin, "install-unit", "--gateway", layout.GatewayPath(), "--no-start")
+		cmd.Env = append(os.Environ(), instance.Env+"="+string(t.name))
+		outb, err := cmd.CombinedOutput()
+		out := string(outb)
+		switch {
+		case err != nil:
+			fmt.Fprintf(r.out, "  ! units of %s not refreshed: %v\n%s", t.unit(), err, out)
+		case strings.Contains(out, "daemon-reload"):
+			r.say("→ unit files of %s refreshed from the new version (daemon-reload)", t.unit())
+		}
 	}
 }
 
