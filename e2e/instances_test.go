@@ -186,9 +186,10 @@ func TestTwoInstancesLiveApart(t *testing.T) {
 	// The journal is per instance: team's logs carry team's failure, the
 	// default's do not.
 	out, _ = runBin(t, hermesBin, "--instance", "team", "gateway", "logs", "-n", "200")
-	require.Contains(t, out, "config")
-	outDefault, _ := runBin(t, hermesBin, "gateway", "logs", "-n", "200")
-	require.NotContains(t, outDefault, "broken")
+	require.Contains(t, out, team.ConfigPath())
+	outDefault, _ := runBin(t, hermesBin, "gateway", "logs", "-n", "0")
+	require.NotContains(t, outDefault, team.ConfigPath())
+	require.Contains(t, outDefault, "@default_bot")
 
 	// doctor without --instance checks both, and fails on team only.
 	out, code = runBin(t, hermesBin, "doctor")
@@ -200,4 +201,95 @@ func TestTwoInstancesLiveApart(t *testing.T) {
 	defaultPart, teamPart, _ := strings.Cut(defaultPart, "== instance team")
 	require.NotRegexp(t, `(?m)^failure`, defaultPart, "the default instance is healthy")
 	require.Regexp(t, `(?m)^failure\s+config`, teamPart)
+}
+
+// One installed version serves both instances: /update asked from team's
+// chat restarts both, each confirmed, and team's chat hears it; a new
+// version that comes up in the default instance but not in team's is
+// rolled back in both, so they never run different versions.
+func TestUpdateRestartsEveryInstanceOrNone(t *testing.T) {
+	e := freshManager(t)
+	cleanInstances(t, e)
+	in := installFromGit(t)
+	fakeA := withTelegram(t, e, "", "")
+	e.systemctlOK("restart", svc)
+	fakeB := fakebot.NewServer(t, fakebot.Options{Token: tokenFor(222222), BotUsername: "team_bot"})
+	require.NoError(t, os.MkdirAll(team.ConfigDir(), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(team.ConfigDir(), "token"), []byte(fakeB.Token()+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(team.ConfigPath(), []byte(`[telegram]
+enabled = true
+token_file = "token"
+api_url = "`+fakeB.URL()+`"
+poll_timeout = "2s"
+admins = [`+strconv.Itoa(tgAdmin)+`]
+`), 0o600))
+	home := filepath.Join(os.Getenv("HOME"), ".local", "lib", "hermes")
+	out, code := in.run(t, "--instance", "team", "install-unit", "--gateway", filepath.Join(home, "current", "hermes-gateway"))
+	require.Zero(t, code, out)
+	oldA, oldB := statusOf(t, ""), statusOf(t, team)
+	require.Equal(t, oldA.Version, oldB.Version)
+
+	in.release(t, "0.2.0")
+	fakeB.InjectMessage(fakebot.UserMessage{UserID: tgAdmin, Text: "/update"})
+	ctx, cancel := contextWithTimeout(5 * time.Minute)
+	defer cancel()
+	var said []string
+	for n := 1; ; n++ {
+		msgs, err := fakeB.WaitForMessages(ctx, tgAdmin, n)
+		require.NoError(t, err, "team's chat so far: %v", fakeB.Sent(tgAdmin))
+		last := msgs[n-1].Text
+		said = append(said, last)
+		if strings.Contains(last, "✓ Restarted hermes-gateway@team") || strings.Contains(last, "✗") {
+			break
+		}
+	}
+	all := strings.Join(said, "\n")
+	t.Logf("team's chat heard:\n%s", all)
+	restarted := regexp.MustCompile(`✓ Restarted (hermes-gateway(?:@team)?) \((v0\.1\.0\+[0-9a-f]{7}) → (v0\.2\.0\+[0-9a-f]{7})\) in \d+ ms`)
+	got := restarted.FindAllStringSubmatch(all, -1)
+	require.Len(t, got, 2, "team's chat heard: %s", all)
+	require.Equal(t, "hermes-gateway", got[0][1])
+	require.Equal(t, "hermes-gateway@team", got[1][1])
+	newA, newB := statusOf(t, ""), statusOf(t, team)
+	require.Equal(t, got[0][3], newA.Version)
+	require.Equal(t, got[0][3], newB.Version)
+	require.NotEqual(t, oldA.PID, newA.PID)
+	require.NotEqual(t, oldB.PID, newB.PID)
+	require.Empty(t, fakeA.Sent(tgAdmin), "the default bot's admin did not ask and heard nothing")
+	require.Eventually(t, func() bool { return e.prop(units.UpdateService, "ActiveState") == "inactive" }, 60*time.Second, 50*time.Millisecond)
+
+	// A version that starts as the default instance but dies as team.
+	root, _ := filepath.Abs("..")
+	next := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(next, "hermes"), "-ldflags", "-X github.com/hermes-gateway/hermes/pkg/version.Version=v0.0.1-e2e-next", "./cmd/hermes")
+	build.Dir = root
+	b, err := build.CombinedOutput()
+	require.NoError(t, err, string(b))
+	require.NoError(t, os.WriteFile(filepath.Join(next, "hermes-gateway"), []byte(`#!/bin/sh
+if [ "$HERMES_INSTANCE" = team ]; then
+  echo "boom: this version cannot serve team" >&2
+  exit 1
+fi
+exec `+filepath.Join(bin, "hermes-gateway-next")+` "$@"
+`), 0o755))
+	out, code = in.run(t, "update", "--from", next)
+	t.Logf("hermes update --from %s:\n%s", next, out)
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "✓ Restarted hermes-gateway ("+newA.Version+" → v0.0.1-e2e-next)")
+	require.Contains(t, out, "v0.0.1-e2e-next did not come up in hermes-gateway@team")
+	require.Contains(t, out, "boom: this version cannot serve team", "team's journal lines")
+	require.Contains(t, out, "↩ Rolled back: hermes-gateway, hermes-gateway@team "+newA.Version+" is running again")
+	require.Equal(t, newA.Version, statusOf(t, "").Version, "the default instance is back on the version team runs")
+	require.Equal(t, newA.Version, statusOf(t, team).Version)
+	fakeA.InjectMessage(fakebot.UserMessage{UserID: tgUser, Text: "both back?"})
+	require.Contains(t, waitSent(t, fakeA, tgUser, 1)[0].Text, "both back?")
+	fakeB.InjectMessage(fakebot.UserMessage{UserID: tgAdmin, Text: "team back?"})
+	require.Eventually(t, func() bool {
+		for _, m := range fakeB.Sent(tgAdmin) {
+			if strings.Contains(m.Text, "team back?") {
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, 50*time.Millisecond)
 }

@@ -62,6 +62,7 @@ func ManPages() []manpage.Page {
 			{Tag: "~/.config/hermes/config.toml", Text: []string{"the config ($XDG_CONFIG_HOME/hermes); check it with hermes-gateway --check-config"}},
 			{Tag: "~/.local/state/hermes/", Text: []string{"the store gateway.db and sent.log ($XDG_STATE_HOME/hermes, or gateway.state_dir)"}},
 			{Tag: "$XDG_RUNTIME_DIR/hermes/gateway.sock", Text: []string{"the control socket, owned by hermes-gateway.socket"}},
+			{Tag: "$HERMES_INSTANCE", Text: []string{"a named instance (set by hermes-gateway@NAME.service): the config, state directory and control socket are then one directory deeper, in NAME/"}},
 		}},
 		manpage.Section{Title: "See also", Text: []string{"hermes(1), systemd.service(5), systemd.socket(5), sd_notify(3), journalctl(1)"}},
 	)
@@ -75,6 +76,7 @@ func ManPages() []manpage.Page {
 		manpage.Section{Title: "Files", Items: []manpage.Item{
 			{Tag: "~/.config/systemd/user/", Text: []string{"the units hermes install-unit writes"}},
 			{Tag: "~/.config/hermes/config.toml", Text: []string{"the config"}},
+			{Tag: "~/.config/hermes/NAME/config.toml", Text: []string{"the config of instance NAME (hermes --instance NAME, or $HERMES_INSTANCE); its state is in ~/.local/state/hermes/NAME/, its control socket in $XDG_RUNTIME_DIR/hermes/NAME/"}},
 			{Tag: "~/.local/lib/hermes/", Text: []string{"the installed versions and the current link (hermes update)"}},
 		}},
 		manpage.Section{Title: "See also", Text: []string{"hermes-gateway(1), systemctl(1), journalctl(1), loginctl(1)"}},

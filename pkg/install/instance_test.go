@@ -94,3 +94,27 @@ func TestNamedInstanceDropInAndWebhookSocket(t *testing.T) {
 		require.NotContains(t, f.Name, "@", "the default instance installs no template")
 	}
 }
+
+// Purging the default instance must not take the named instances' config
+// and state with it: theirs live one directory below the default's.
+func TestPurgingTheDefaultKeepsTheOtherInstances(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(home, "state"))
+	t.Setenv(instance.Env, "")
+	for _, p := range []string{
+		instance.Name("").ConfigPath(), filepath.Join(instance.ConfigRoot(), "telegram.token"),
+		instance.Name("team").ConfigPath(), filepath.Join(instance.Name("team").StateDir(), "gateway.db"),
+		filepath.Join(instance.StateRoot(), "gateway.db"),
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, nil, 0o600))
+	}
+	f := newFake(t, always(0))
+	require.NoError(t, Uninstall(context.Background(), f, UninstallOptions{UnitDir: f.unitDir, Purge: true}))
+	require.NoFileExists(t, instance.Name("").ConfigPath())
+	require.NoFileExists(t, filepath.Join(instance.StateRoot(), "gateway.db"))
+	require.FileExists(t, instance.Name("team").ConfigPath())
+	require.FileExists(t, filepath.Join(instance.Name("team").StateDir(), "gateway.db"))
+}

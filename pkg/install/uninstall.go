@@ -93,11 +93,25 @@ func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
 		if cfgPath == "" {
 			cfgPath = config.DefaultPath()
 		}
+		// The default instance's directories hold the named instances'
+		// (NAME/): purge the default's own files, never theirs.
+		others := map[string]bool{}
+		if inst.IsDefault() {
+			for _, n := range instance.List(o.UnitDir) {
+				if !n.IsDefault() {
+					others[string(n)] = true
+				}
+			}
+		}
 		for _, dir := range []string{filepath.Dir(cfgPath), o.Config.StateDir()} {
-			if err := os.RemoveAll(dir); err != nil {
+			if err := purge(dir, others); err != nil {
 				return fmt.Errorf("purge %s: %w", dir, err)
 			}
-			say("- %s purged", dir)
+			if len(others) > 0 {
+				say("- %s purged, except the other instances' directories in it", dir)
+			} else {
+				say("- %s purged", dir)
+			}
 		}
 	} else {
 		say("Config (%s) and state (%s) kept; `hermes %suninstall-unit --purge` deletes them.", filepath.Dir(orDefault(o.ConfigPath)), o.Config.StateDir(), inst.Flag())
@@ -114,4 +128,28 @@ func orDefault(p string) string {
 		return config.DefaultPath()
 	}
 	return p
+}
+
+// purge removes dir, or, when keep names subdirectories (other instances),
+// everything in dir but those.
+func purge(dir string, keep map[string]bool) error {
+	if len(keep) == 0 {
+		return os.RemoveAll(dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() && keep[e.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
