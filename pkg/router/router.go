@@ -80,6 +80,8 @@ type Router struct {
 	// coming" after the answer would be a false statement.
 	replying map[msgKey]struct{}
 	noticing map[msgKey]chan struct{}
+	// stages is where each claimed message is in its life (life.go).
+	stages map[msgKey]Stage
 	// stops are the running agent turns /stop can end, by chat, and
 	// stopAnswers the /stops that ended one (see stream.go).
 	stops       map[chatKey]*stopHandle
@@ -131,7 +133,7 @@ func New(o Options) *Router {
 	sendCtx, stopSends := context.WithCancel(context.Background())
 	return &Router{o: o, log: o.Log, ctx: ctx, abandon: cancel, sendCtx: sendCtx, stopSends: stopSends, sem: make(chan struct{}, o.MaxConcurrent),
 		platforms: map[string]Platform{}, chats: map[chatKey]*chatQueue{}, running: map[*turn]struct{}{},
-		claimed: map[msgKey]struct{}{}, replying: map[msgKey]struct{}{}, noticing: map[msgKey]chan struct{}{}}
+		claimed: map[msgKey]struct{}{}, replying: map[msgKey]struct{}{}, noticing: map[msgKey]chan struct{}{}, stages: map[msgKey]Stage{}}
 }
 
 // AddPlatform registers where answers for a platform's messages go.
@@ -169,7 +171,7 @@ func (r *Router) ReceiveBatch(platform string, ms []Message, cursor string) erro
 		items = append(items, store.Item{ID: id, Chat: string(m.ChatID), Msg: raw})
 		byID[id] = m
 	}
-	added, err := r.o.Store.Deliver(platform, items, cursor)
+	added, err := r.storeBatch(platform, items, cursor)
 	if err != nil {
 		return err
 	}
@@ -195,11 +197,7 @@ func (r *Router) Resume() (int, error) {
 	for _, it := range items {
 		var m Message
 		if err := json.Unmarshal(it.Msg, &m); err != nil {
-			r.log.Warn("dropping an unreadable inbox message", "platform", it.Platform, "id", it.ID, "err", err)
-			if ferr := r.o.Store.Finish(it.Platform, it.ID, store.Dropped, "unreadable: "+err.Error()); ferr != nil {
-				// It stays pending: the next start skips it again.
-				r.log.Warn("could not mark the unreadable message dropped; the next start skips it again", "platform", it.Platform, "id", it.ID, "err", ferr)
-			}
+			r.dropUnreadable(it, err)
 			continue
 		}
 		if !m.Parsed {
@@ -396,7 +394,7 @@ func (r *Router) process(m Message) {
 		})
 		return
 	}
-	n, err := r.o.Store.Attempt(m.Platform, string(m.ID))
+	n, err := r.attempt(m)
 	if err != nil {
 		// A full disk, say: try again shortly, in this process, so the
 		// message is answered once space returns without a restart.
@@ -490,6 +488,7 @@ func (r *Router) claim(m Message) (release func(), ok bool) {
 		r.mu.Lock()
 		delete(r.claimed, k)
 		delete(r.replying, k)
+		delete(r.stages, k)
 		r.mu.Unlock()
 	}
 	it, err := r.o.Store.Get(m.Platform, string(m.ID))
@@ -513,6 +512,9 @@ func (r *Router) claim(m Message) (release func(), ok bool) {
 		r.log.Info("not answering an update again: already finished", "platform", m.Platform, "update_id", m.ID, "state", state)
 		return nil, false
 	}
+	r.mu.Lock()
+	r.stages[k] = stageOf(it) // see life.go
+	r.mu.Unlock()
 	return release, true
 }
 
@@ -576,7 +578,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		}
 		// Cut short on purpose: not the turn's fault, so it does not count
 		// towards the attempts after which a turn is dropped.
-		if err := r.o.Store.ReleaseAttempt(m.Platform, string(m.ID)); err != nil {
+		if err := r.giveBack(m); err != nil {
 			log.Warn("could not take back the attempt", "err", err)
 		}
 		log.Info("turn abandoned by the drain; it runs again after the restart")
@@ -662,7 +664,7 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	default:
 		// First the one-write record, then the durable one: see the store's
 		// sent log.
-		if err := r.o.Store.MarkSent(m.Platform, string(m.ID)); err != nil {
+		if err := r.answered(m); err != nil {
 			log.Warn("could not record the send", "err", err)
 		}
 		r.finish(m, store.Done, note)
@@ -685,26 +687,3 @@ func outbound(m Message, key, text string) platform.Outbound {
 
 // retryStoreAfter paces retries of store writes that failed (a full disk).
 const retryStoreAfter = 2 * time.Second
-
-func (r *Router) finish(m Message, state, note string) {
-	// Keep trying: an answered message left pending would be answered again
-	// by the next process. The sent log already covers a crash meanwhile.
-	for attempt := 0; ; attempt++ {
-		err := r.o.Store.Finish(m.Platform, string(m.ID), state, note)
-		if err == nil {
-			break
-		}
-		if attempt == 0 {
-			r.log.Error("store: could not mark the message finished; retrying until it can",
-				"platform", m.Platform, "update_id", m.ID, "err", err)
-		}
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-time.After(retryStoreAfter):
-		}
-	}
-	if r.o.Finished != nil {
-		r.o.Finished(m, state, note)
-	}
-}

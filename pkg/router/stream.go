@@ -119,7 +119,7 @@ func (r *Router) answerStream(log *slog.Logger, m Message, st *streamed, text, n
 		log.Error("delivery failed", events.DeliveryFailed.With("chat_id", m.ChatID, "err", err)...)
 		r.finish(m, store.Done, "undeliverable: "+err.Error())
 	} else {
-		if err := r.o.Store.MarkSent(m.Platform, string(m.ID)); err != nil {
+		if err := r.answered(m); err != nil {
 			log.Warn("could not record the send", "err", err)
 		}
 		r.finish(m, store.Done, note)
