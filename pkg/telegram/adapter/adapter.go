@@ -127,7 +127,11 @@ var errUnauthorized = fmt.Errorf("telegram: the bot token was rejected (401): %s
 
 // Run checks the token, then receives until ctx ends.
 func (a *Adapter) Run(ctx context.Context, sink platform.Sink) error {
-	defer a.setStatus(platform.StateStopped, "")
+	defer func() {
+		if ctx.Err() != nil { // an unauthorized token stays shown as such
+			a.setStatus(platform.StateStopped, "")
+		}
+	}()
 	me, err := a.hello(ctx)
 	if err != nil || ctx.Err() != nil {
 		return err
@@ -138,7 +142,9 @@ func (a *Adapter) Run(ctx context.Context, sink platform.Sink) error {
 	}
 	a.log.Info("telegram: connected", events.PlatformConnected.With("bot", "@"+me.UserName, "mode", mode)...)
 	if a.poller == nil {
-		a.registerWebhook(ctx)
+		if err := a.registerWebhook(ctx); err != nil {
+			return err
+		}
 		<-ctx.Done()
 		return nil
 	}
@@ -204,8 +210,8 @@ func (a *Adapter) hello(ctx context.Context) (tgbotapi.User, error) {
 }
 
 // registerWebhook points Telegram at the public URL with the secret,
-// retrying until it succeeds.
-func (a *Adapter) registerWebhook(ctx context.Context) {
+// retrying until it succeeds; a rejected token ends it with an error.
+func (a *Adapter) registerWebhook(ctx context.Context) error {
 	delay := time.Second
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -215,18 +221,18 @@ func (a *Adapter) registerWebhook(ctx context.Context) {
 		case err == nil:
 			a.setStatus(platform.StateConnected, "webhook "+a.o.Webhook)
 			a.log.Info("telegram: webhook registered", "url", a.o.Webhook)
-			return
+			return nil
 		case telegram.IsUnauthorized(err):
 			a.setStatus(platform.State(telegram.StateUnauthorized), telegram.UnauthorizedDetail)
-			return
+			return errUnauthorized
 		case ctx.Err() != nil:
-			return
+			return nil
 		}
 		a.setStatus(platform.StateError, "setWebhook: "+err.Error())
 		a.log.Warn("telegram: could not register the webhook; retrying", "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, time.Minute)
