@@ -146,6 +146,23 @@ func TestTwoInstancesLiveApart(t *testing.T) {
 	require.Regexp(t, regexp.MustCompile(`(?m)^default\s+hermes-gateway\.service\s+active \(running\)\s+`+strconv.Itoa(stA.PID)), out)
 	require.Regexp(t, regexp.MustCompile(`(?m)^team\s+hermes-gateway@team\.service\s+active \(running\)\s+`+strconv.Itoa(stB.PID)), out)
 
+	// status, chat and pairing reach the instance they are told to.
+	out, code = runBin(t, hermesBin, "--instance", "team", "gateway", "status")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "hermes-gateway@team.service: active (running)")
+	require.Contains(t, out, "hermes-gateway@team.socket: active")
+	out, code = runBin(t, hermesBin, "--instance", "team", "chat", "from the terminal")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "from the terminal")
+	fakeB.InjectMessage(fakebot.UserMessage{UserID: 777, Username: "zoe", Text: "let me in"})
+	require.Contains(t, waitSent(t, fakeB, 777, 1)[0].Text, "pairing code")
+	out, code = runBin(t, hermesBin, "--instance", "team", "pairing", "list")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "777 (zoe)")
+	out, code = runBin(t, hermesBin, "pairing", "list")
+	require.Zero(t, code, out)
+	require.NotContains(t, out, "zoe", "the default instance's pairing requests are its own")
+
 	defaultPID, sentA := e.pidOf(""), 1
 	untouched := func(what string) {
 		t.Helper()
