@@ -143,8 +143,8 @@ func TestTwoInstancesLiveApart(t *testing.T) {
 
 	out, code = runBin(t, hermesBin, "instances")
 	require.Zero(t, code, out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^default\s+hermes-gateway\.service\s+active \(running\)\s+`+strconv.Itoa(stA.PID)), out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^team\s+hermes-gateway@team\.service\s+active \(running\)\s+`+strconv.Itoa(stB.PID)), out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^default\s+hermes-gateway\.service\s+active \(running\)\s+`+strconv.Itoa(stA.PID)+`\s+v0\.0\.0-e2e\s+enabled\s`), out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^team\s+hermes-gateway@team\.service\s+active \(running\)\s+`+strconv.Itoa(stB.PID)+`\s+v0\.0\.0-e2e\s+enabled\s`), out)
 
 	// status, chat and pairing reach the instance they are told to.
 	out, code = runBin(t, hermesBin, "--instance", "team", "gateway", "status")
@@ -298,6 +298,27 @@ exec `+filepath.Join(bin, "hermes-gateway-next")+` "$@"
 	require.Contains(t, out, "↩ Rolled back: hermes-gateway, hermes-gateway@team "+newA.Version+" is running again")
 	require.Equal(t, newA.Version, statusOf(t, "").Version, "the default instance is back on the version team runs")
 	require.Equal(t, newA.Version, statusOf(t, team).Version)
+
+	// A version that refuses team's config is stopped before it switches:
+	// no instance restarts.
+	pidA, pidB := e.pidOf(""), e.pidOf(team)
+	picky := t.TempDir()
+	require.NoError(t, os.Symlink(filepath.Join(next, "hermes"), filepath.Join(picky, "hermes")))
+	require.NoError(t, os.WriteFile(filepath.Join(picky, "hermes-gateway"), []byte(`#!/bin/sh
+case "$*" in
+  *--check-config*/team/*) echo "config: this version cannot read team's config" >&2; exit 78 ;;
+esac
+exec `+filepath.Join(bin, "hermes-gateway-next")+` "$@"
+`), 0o755))
+	out, code = in.run(t, "update", "--from", picky)
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "checking "+team.ConfigPath()+" (instance team)")
+	require.Contains(t, out, "✗ nothing switched, every gateway is untouched")
+	require.Contains(t, out, "this version cannot read team's config")
+	require.Equal(t, pidA, e.pidOf(""))
+	require.Equal(t, pidB, e.pidOf(team))
+	require.Equal(t, newA.Version, statusOf(t, team).Version)
+
 	fakeA.InjectMessage(fakebot.UserMessage{UserID: tgUser, Text: "both back?"})
 	require.Contains(t, waitSent(t, fakeA, tgUser, 1)[0].Text, "both back?")
 	fakeB.InjectMessage(fakebot.UserMessage{UserID: tgAdmin, Text: "team back?"})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/config"
+	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
@@ -24,6 +25,9 @@ type InstanceView struct {
 	Active  string `json:"active"`
 	Sub     string `json:"sub"`
 	MainPID uint32 `json:"main_pid,omitempty"`
+	// Version is what a running gateway reports (asked only when its
+	// service is active: a request to a stopped one's socket would start it).
+	Version string `json:"version,omitempty"`
 	Socket  string `json:"socket_enabled"`
 	Config  string `json:"config"`
 	// ConfigFound is false when the embedded defaults serve.
@@ -79,6 +83,13 @@ func listInstances(ctx context.Context, m *systemd.Manager) ([]InstanceView, err
 		if st.LoadState == "not-found" {
 			v.Active, v.Sub = "not installed", ""
 		}
+		if st.ActiveState == "active" {
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if gs, err := control.NewClient(n.ControlSocket()).Status(sctx); err == nil {
+				v.Version = gs.Version
+			}
+			cancel()
+		}
 		if k, err := m.Unit(ctx, n.Socket()); err == nil {
 			v.Socket = k.UnitFileState
 		}
@@ -102,7 +113,7 @@ func statOK(path string) (os.FileInfo, bool) {
 
 func printInstances(w io.Writer, views []InstanceView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tSERVICE\tSTATE\tPID\tSOCKET\tCONFIG")
+	fmt.Fprintln(tw, "INSTANCE\tSERVICE\tSTATE\tPID\tVERSION\tSOCKET\tCONFIG")
 	for _, v := range views {
 		state := v.Active
 		if v.Sub != "" {
@@ -116,7 +127,7 @@ func printInstances(w io.Writer, views []InstanceView) {
 		if !v.ConfigFound {
 			cfg += " (none: defaults)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Service, state, pid, orDash(v.Socket), cfg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Service, state, pid, orDash(v.Version), orDash(v.Socket), cfg)
 	}
 	tw.Flush()
 }

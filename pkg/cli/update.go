@@ -197,6 +197,10 @@ func runUpdate(ctx context.Context, o updateOptions, cfgPath string, out io.Writ
 		r.say("✓ hermes-gateway %s is up to date; nothing restarted", cur)
 		return nil
 	}
+	if err := checkOtherConfigs(ctx, layout, next, cfgPath, out); err != nil {
+		r.say("✗ nothing switched, every gateway is untouched: %v", err)
+		return silentError{err}
+	}
 	if err := switchAndRestart(ctx, r, layout, cur, next, "update"); err != nil {
 		return err
 	}
@@ -277,6 +281,27 @@ func switchAndRestart(ctx context.Context, r *reporter, layout update.Layout, cu
 	}
 	r.say("↩ Rolled back: %s %s is running again; the %s to %s failed in %s (%v)", joinUnits(back), cur, what, next, failed.unit(), runErr)
 	return silentError{fmt.Errorf("%s to %s failed", what, next)}
+}
+
+// checkOtherConfigs has the staged version check the config of every
+// other instance (Stage checked the one at cfgPath): one version serves
+// them all, so one config it refuses stops the update before anything
+// switches.
+func checkOtherConfigs(ctx context.Context, layout update.Layout, next, cfgPath string, out io.Writer) error {
+	for _, n := range instance.List(install.DefaultUnitDir()) {
+		p := n.ConfigPath()
+		if p == cfgPath {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			continue // no file: the embedded defaults serve, and Stage checked those
+		}
+		fmt.Fprintf(out, "  checking %s (instance %s) with the new hermes-gateway\n", p, n)
+		if err := layout.CheckConfig(ctx, next, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restartTarget is one instance an update restarts.

@@ -118,3 +118,33 @@ func TestPurgingTheDefaultKeepsTheOtherInstances(t *testing.T) {
 	require.FileExists(t, instance.Name("team").ConfigPath())
 	require.FileExists(t, filepath.Join(instance.Name("team").StateDir(), "gateway.db"))
 }
+
+// Uninstalling the default instance while named ones remain leaves the
+// update units they need; a named instance's uninstall leaves the templates.
+func TestUninstallLeavesWhatOtherInstancesNeed(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(home, "state"))
+	f := newFake(t, always(0))
+	t.Setenv(instance.Env, "team")
+	require.NoError(t, os.MkdirAll(instance.Name("team").ConfigDir(), 0o700))
+	require.NoError(t, os.WriteFile(instance.Name("team").ConfigPath(), nil, 0o600))
+	_, err := Install(context.Background(), f, f.options("", &bytes.Buffer{}))
+	require.NoError(t, err)
+	t.Setenv(instance.Env, "")
+	_, err = Install(context.Background(), f, f.options("", &bytes.Buffer{}))
+	require.NoError(t, err)
+
+	var out bytes.Buffer
+	require.NoError(t, Uninstall(context.Background(), f, UninstallOptions{UnitDir: f.unitDir, Out: &out}))
+	require.Contains(t, out.String(), "1 named instance(s) remain")
+	require.Equal(t, []string{"hermes-gateway-failed@.service", "hermes-gateway@.service", "hermes-gateway@.socket",
+		"hermes-update.service", "hermes-update.timer"}, unitFiles(t, f.unitDir))
+
+	t.Setenv(instance.Env, "team")
+	f.calls = nil
+	require.NoError(t, Uninstall(context.Background(), f, UninstallOptions{UnitDir: f.unitDir, Out: &out}))
+	require.Contains(t, f.calls, "stop hermes-gateway@team.service")
+	require.Contains(t, unitFiles(t, f.unitDir), "hermes-gateway@.service")
+}

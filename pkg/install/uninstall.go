@@ -41,6 +41,23 @@ func Uninstall(ctx context.Context, sd Systemd, o UninstallOptions) error {
 	// only its own (its webhook socket, its drop-in): the templates and the
 	// update units serve the other instances too.
 	files := names
+	named := 0
+	for _, n := range instance.List(o.UnitDir) {
+		if !n.IsDefault() {
+			named++
+		}
+	}
+	if inst.IsDefault() && named > 0 {
+		// The update units serve the named instances too.
+		names, files = nil, nil
+		for _, n := range units.Names() {
+			if units.PerInstance(n) {
+				names = append(names, n)
+			}
+		}
+		files = names
+		say("%d named instance(s) remain: %s and %s stay for them", named, units.UpdateService, units.UpdateTimer)
+	}
 	if !inst.IsDefault() {
 		names = []string{inst.Service(), inst.Socket(), inst.WebhookSocket(), inst.FailedService()}
 		files = []string{inst.WebhookSocket(), dropInName(inst)}
