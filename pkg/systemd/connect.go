@@ -36,7 +36,11 @@ import (
 )
 
 // ConnectTimeout bounds Connect when its context has no earlier deadline.
-const ConnectTimeout = 2 * time.Second
+// A manager that is absent fails at once (no socket, connection refused);
+// this wait is only for one that accepted and is slow to answer, as a busy
+// or just-booted machine's is: 2 s made doctor call a loaded but working
+// manager unreachable (seen under emulation in make vmtest).
+const ConnectTimeout = 10 * time.Second
 
 // reservePerCandidate is the time Connect keeps, while trying one bus
 // address, for each address still to try after it.

@@ -904,9 +904,11 @@ func (g *guest) logout(c *check) {
 	}
 	out, _ := g.as(2*time.Minute, "hermes", "doctor")
 	var said string
+	// The linger check's own line ("warning  linger  …"), not a fix
+	// elsewhere that mentions lingering.
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "linger") {
-			said = strings.Join(strings.Fields(l), " ")
+		if f := strings.Fields(l); len(f) > 2 && f[1] == "linger" {
+			said = strings.Join(f, " ")
 			break
 		}
 	}
