@@ -42,6 +42,7 @@ func init() {
 	register("sendMessage", (*Server).handleSendMessage)
 	register("editMessageText", (*Server).handleEditMessageText)
 	register("deleteMessage", (*Server).handleDeleteMessage)
+	register("getFile", (*Server).handleGetFile)
 	register("sendChatAction", (*Server).handleSendChatAction)
 	register("getChat", (*Server).handleGetChat)
 	register("setWebhook", (*Server).handleSetWebhook)

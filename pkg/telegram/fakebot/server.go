@@ -123,8 +123,9 @@ type Server struct {
 	calls        map[string]int
 	unauthorized int
 	faultsHit    int
-	errors       int            // error answers of the methods themselves (Stats.Errors)
-	refusals     map[string]int // the same by method, code and description
+	errors       int                    // error answers of the methods themselves (Stats.Errors)
+	refusals     map[string]int         // the same by method, code and description
+	files        map[string]*storedFile // by file_id: what people sent
 
 	updates updateQueue
 	poller  *pollWaiter
@@ -251,6 +252,7 @@ func (s *Server) Bot() User {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/_fake/", s.controlHandler())
+	mux.HandleFunc("/file/", s.serveFile)
 	mux.HandleFunc("/", s.serveAPI)
 	return mux
 }

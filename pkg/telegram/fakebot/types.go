@@ -57,6 +57,13 @@ type Message struct {
 	Entities       []MessageEntity `json:"entities,omitempty"`
 	ReplyToMessage *Message        `json:"reply_to_message,omitempty"`
 	ReplyMarkup    json.RawMessage `json:"reply_markup,omitempty"`
+	// Files a person sent (see files.go), and the caption that is then
+	// the message's text.
+	Photo    []PhotoSize `json:"photo,omitempty"`
+	Document *Document   `json:"document,omitempty"`
+	Voice    *Voice      `json:"voice,omitempty"`
+	Audio    *Voice      `json:"audio,omitempty"`
+	Caption  string      `json:"caption,omitempty"`
 }
 
 // SentMessage is one message the bot sent, as recorded for assertions.
@@ -103,6 +110,13 @@ type UserMessage struct {
 	// ReplyToMessageID makes the message a reply to an earlier message of the
 	// same chat (if it exists).
 	ReplyToMessageID int `json:"reply_to_message_id,omitempty"`
+	// Photo (its sizes, smallest first), Document, Voice and Audio send
+	// files; Text is then their caption. getFile and the /file/ download
+	// path serve them.
+	Photo    []Upload `json:"-"`
+	Document *Upload  `json:"-"`
+	Voice    *Upload  `json:"-"`
+	Audio    *Upload  `json:"-"`
 }
 
 // WebhookInfo is the Bot API WebhookInfo object.

@@ -285,6 +285,7 @@ func (s *Server) InjectMessage(m UserMessage) int {
 		Entities:  commandEntities(m.Text),
 	}
 	c.nextMessageID++
+	s.attachLocked(msg, m)
 	if m.ReplyToMessageID != 0 {
 		if target, ok := c.messages[m.ReplyToMessageID]; ok {
 			t := *target
