@@ -43,6 +43,8 @@ func init() {
 	register("editMessageText", (*Server).handleEditMessageText)
 	register("deleteMessage", (*Server).handleDeleteMessage)
 	register("getFile", (*Server).handleGetFile)
+	register("sendDocument", (*Server).handleSendDocument)
+	register("sendPhoto", (*Server).handleSendPhoto)
 	register("sendChatAction", (*Server).handleSendChatAction)
 	register("getChat", (*Server).handleGetChat)
 	register("setWebhook", (*Server).handleSetWebhook)

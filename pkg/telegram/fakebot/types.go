@@ -79,6 +79,10 @@ type SentMessage struct {
 	ReplyToMessageID int             `json:"reply_to_message_id,omitempty"`
 	ReplyMarkup      json.RawMessage `json:"reply_markup,omitempty"`
 	Time             time.Time       `json:"time"`
+	// File is what sendDocument or sendPhoto sent (nil for text), and
+	// Caption its caption.
+	File    *SentFile `json:"file,omitempty"`
+	Caption string    `json:"caption,omitempty"`
 	// Edits holds earlier texts (oldest first) replaced by editMessageText.
 	Edits    []string  `json:"edits,omitempty"`
 	EditTime time.Time `json:"edit_time,omitzero"`
