@@ -2,6 +2,7 @@ package markdown
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf16"
 )
 
@@ -37,7 +38,13 @@ func Split(s Styled, limit int) []Styled {
 				end = start + 2
 			}
 		}
-		text := strings.TrimRightFunc(string(utf16.Decode(units[start:end])), isSpaceRune)
+		// Telegram trims every kind of white space (a form feed too) and
+		// refuses a text left empty: such a part is no part.
+		text := strings.TrimRightFunc(string(utf16.Decode(units[start:end])), unicode.IsSpace)
+		if text == "" {
+			start = end
+			continue
+		}
 		n := utf16Len(text)
 		var spans []Span
 		for _, sp := range s.Spans {
@@ -84,4 +91,4 @@ func match(u, sep []uint16) bool {
 	return true
 }
 
-func isSpaceUnit(c uint16) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+func isSpaceUnit(c uint16) bool { return !utf16.IsSurrogate(rune(c)) && unicode.IsSpace(rune(c)) }
