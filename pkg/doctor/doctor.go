@@ -21,6 +21,8 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/journal"
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
+	"github.com/hermes-gateway/hermes/pkg/matrix"
+	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"golang.org/x/sys/unix"
 )
@@ -130,6 +132,7 @@ func Run(ctx context.Context, o Options) *Report {
 	}
 	secretsCheck(r, cfg, cfgErr == nil)
 	telegramCheck(ctx, r, cfg, gw)
+	matrixCheck(ctx, r, cfg, gw)
 	stateDirCheck(r, cfg)
 	storeCheck(r, cfg)
 	if o.LayoutCurrent != nil {
@@ -312,6 +315,14 @@ func secretsCheck(r *Report, cfg *config.Config, valid bool) {
 			}
 		}
 	}
+	if cfg.Matrix.Enabled {
+		any = true
+		if _, err := matrix.ReadTokenFile(cfg.ResolvePath(cfg.Matrix.AccessTokenFile)); err != nil {
+			r.add("matrix token file", Failure, err.Error(), "`hermes setup matrix` writes it")
+		} else {
+			r.add("matrix token file", OK, cfg.ResolvePath(cfg.Matrix.AccessTokenFile)+", mode 0600", "")
+		}
+	}
 	if cfg.Agent.Backend == config.BackendOpenAI && cfg.Agent.OpenAI.APIKeyFile != "" {
 		any = true
 		p := cfg.ResolvePath(cfg.Agent.OpenAI.APIKeyFile)
@@ -380,6 +391,48 @@ func telegramCheck(ctx context.Context, r *Report, cfg *config.Config, gw *contr
 			} else {
 				r.add("telegram conflict", OK, "the gateway's Telegram connection is "+p.State, "")
 			}
+		}
+	}
+}
+
+// matrixCheck asks the homeserver whose the access token is, and what the
+// running gateway says of its Matrix connection.
+func matrixCheck(ctx context.Context, r *Report, cfg *config.Config, gw *control.Status) {
+	mc := cfg.Matrix
+	if !mc.Enabled {
+		r.add("matrix", Skipped, "not enabled", "`hermes setup matrix` connects a Matrix account")
+		return
+	}
+	token, err := matrix.ReadTokenFile(cfg.ResolvePath(mc.AccessTokenFile))
+	if err != nil {
+		return // the token file check said why
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	who, err := matrix.Account(cctx, mc.Homeserver, token)
+	cancel()
+	switch {
+	case errors.Is(err, matrix.ErrTokenRejected):
+		r.add("matrix", Failure, err.Error(), "log in as the bot again for a new token and run `hermes setup matrix`")
+		return
+	case err != nil:
+		r.add("matrix", Failure, "the homeserver is not reachable: "+err.Error(), "check the network and matrix.homeserver; the gateway keeps retrying")
+		return
+	case string(who) != mc.UserID:
+		r.add("matrix", Failure, fmt.Sprintf("the access token belongs to %s, but matrix.user_id is %s", who, mc.UserID), "run `hermes setup matrix` with the bot's own token")
+		return
+	}
+	r.add("matrix", OK, "reachable, token accepted: "+string(who)+" on "+mc.Homeserver, "")
+	if gw == nil {
+		return
+	}
+	for _, p := range gw.Platforms {
+		if p.Name != matrix.Name {
+			continue
+		}
+		if p.State == string(platform.StateConnected) {
+			r.add("matrix connection", OK, "the gateway's Matrix connection is "+p.State, "")
+		} else {
+			r.add("matrix connection", Warning, "the gateway's Matrix connection is "+p.State+": "+p.Detail, "see `hermes gateway logs`; it keeps retrying")
 		}
 	}
 }
