@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/instance"
 
 	"github.com/spf13/cobra"
@@ -74,6 +75,13 @@ and a chat with the agent from the terminal.`,
 	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/hermes/config.toml; …/hermes/NAME/config.toml for --instance NAME)")
 	root.PersistentFlags().String("instance", "", "the gateway instance to act on (default $HERMES_INSTANCE, else the default instance); see `hermes instances`")
 	root.PersistentPreRunE = selectInstance
+	root.RegisterFlagCompletionFunc("instance", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		var names []string
+		for _, n := range instance.List(install.DefaultUnitDir()) {
+			names = append(names, n.String())
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
 	root.AddCommand(newVersionCmd(), newInstallCmd(), newUninstallCmd(), newGatewayCmd(), newChatCmd(), newPairingCmd(), newSetupCmd(), newDoctorCmd(), newNotifyFailureCmd(), newUpdateCmd(), newManCmd(), newInstancesCmd())
 	return root
 }

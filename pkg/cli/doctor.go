@@ -64,6 +64,9 @@ Exit status 1 when any check fails.`,
 				}
 				lastFix := ""
 				for _, c := range rep.Checks {
+					if i > 0 && machineWide[c.Name] {
+						continue // said under the first instance
+					}
 					fmt.Fprintf(out, "%-8s %-20s %s\n", c.Status, c.Name, c.Detail)
 					if c.Fix != "" && c.Status != doctor.OK {
 						fmt.Fprintf(out, "         %-20s fix: %s\n", "", sameFix(c.Fix, &lastFix))
@@ -92,6 +95,11 @@ Exit status 1 when any check fails.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
+
+// machineWide are the checks whose answer is the same for every instance
+// (one user manager, one linger setting, one installed version): printed
+// once, under the first instance.
+var machineWide = map[string]bool{"user manager": true, "linger": true, "installed version": true}
 
 // layoutCurrent reports the version current points at, and whether the
 // gateway is installed as versions at all (scripts/install.sh).

@@ -54,3 +54,15 @@ func TestBotIDNamesTheBot(t *testing.T) {
 	require.Equal(t, "123456", botID("123456:AAbbCC\n"))
 	require.Equal(t, botID("123456:old"), botID("123456:new"), "a reissued token is the same bot")
 }
+
+func TestInstanceFlagCompletesTheInstancesFound(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", home+"/config")
+	t.Setenv(instance.Env, "")
+	require.NoError(t, os.MkdirAll(instance.Name("team").ConfigDir(), 0o700))
+	require.NoError(t, os.WriteFile(instance.Name("team").ConfigPath(), nil, 0o600))
+	var out, errOut bytes.Buffer
+	require.Equal(t, ExitOK, Main([]string{"__complete", "--instance", ""}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "default\nteam\n")
+}
