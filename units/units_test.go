@@ -77,13 +77,13 @@ func TestServiceCarriesTheLifecycleDirectives(t *testing.T) {
 	b, err := Render(Service, Params{Gateway: "/x"})
 	require.NoError(t, err)
 	for key, want := range map[string]string{
-		"Type":                     "notify",
-		"NotifyAccess":             "main",
-		"Restart":                  "on-failure",
-		"RestartForceExitStatus":   "75",
-		"SuccessExitStatus":        "75",
-		"StateDirectory":           "hermes",
-		"KillMode":                 "mixed",
+		"Type":                   "notify",
+		"NotifyAccess":           "main",
+		"Restart":                "on-failure",
+		"RestartForceExitStatus": "75",
+		"SuccessExitStatus":      "75",
+		"StateDirectory":         "hermes",
+		"KillMode":               "mixed",
 	} {
 		require.Equal(t, want, Directive(b, "Service", key), key)
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/control"
 	"github.com/hermes-gateway/hermes/pkg/install"
 	"github.com/hermes-gateway/hermes/pkg/journal"
-	"github.com/hermes-gateway/hermes/pkg/store"
-	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/matrix"
 	"github.com/hermes-gateway/hermes/pkg/platform"
+	"github.com/hermes-gateway/hermes/pkg/store"
+	"github.com/hermes-gateway/hermes/pkg/systemd"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 	"golang.org/x/sys/unix"
 )
