@@ -12,6 +12,7 @@ import (
 	"github.com/hermes-gateway/hermes/pkg/activation"
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/matrix"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
@@ -66,7 +67,7 @@ func buildAdapters(cfg *config.Config, g *Gateway) (*adapters, error) {
 		mc := cfg.Matrix
 		token, err := matrix.ReadTokenFile(cfg.ResolvePath(mc.AccessTokenFile))
 		if err != nil {
-			return nil, fmt.Errorf("matrix: %w; run `hermes setup matrix`", err)
+			return nil, fmt.Errorf("matrix: %w; run `"+instance.Hermes("setup matrix")+"`", err)
 		}
 		a, err := matrix.New(matrix.Options{
 			Homeserver: mc.Homeserver, UserID: platform.UserID(mc.UserID), Token: token,
@@ -165,7 +166,7 @@ func (g *Gateway) listenWebhook(set *activation.Set, cfg *config.Config) (net.Li
 	if !ok {
 		var err error
 		if l, err = net.Listen("tcp", cfg.Telegram.Webhook.Listen); err != nil {
-			return nil, fmt.Errorf("webhook: listen on %s: %w (is hermes-gateway-webhook.socket installed? `hermes install-unit`)", cfg.Telegram.Webhook.Listen, err)
+			return nil, fmt.Errorf("webhook: listen on %s: %w (is "+instance.CurrentOrDefault().WebhookSocket()+" installed? `"+instance.Hermes("install-unit")+"`)", cfg.Telegram.Webhook.Listen, err)
 		}
 	}
 	wc := cfg.Telegram.Webhook

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 )
@@ -17,12 +18,12 @@ func (g *Gateway) pairingHandlers(srv *control.Server) {
 	srv.Handle("GET /v1/pairing", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pending, err := g.auth.Pending()
 		if err != nil {
-			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `hermes gateway logs`")
+			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `"+instance.Hermes("gateway logs")+"`")
 			return
 		}
 		approved, err := g.auth.Approved()
 		if err != nil {
-			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `hermes gateway logs`")
+			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `"+instance.Hermes("gateway logs")+"`")
 			return
 		}
 		out := control.PairingList{Pending: []control.PairingRequest{}, Approved: []control.ApprovedUser{}}
@@ -43,10 +44,10 @@ func (g *Gateway) pairingHandlers(srv *control.Server) {
 		ap, err := g.auth.Approve(strings.ToUpper(strings.TrimSpace(req.Code)))
 		switch {
 		case errors.Is(err, router.ErrUnknownCode):
-			control.WriteError(w, http.StatusNotFound, err.Error(), "check the code with `hermes pairing list`; ask them to write to the bot again for a new one")
+			control.WriteError(w, http.StatusNotFound, err.Error(), "check the code with `"+instance.Hermes("pairing list")+"`; ask them to write to the bot again for a new one")
 			return
 		case err != nil:
-			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `hermes gateway logs`")
+			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `"+instance.Hermes("gateway logs")+"`")
 			return
 		}
 		g.log.Info("pairing approved", "platform", ap.Platform, "user_id", ap.UserID, "user_name", ap.UserName)
@@ -68,15 +69,15 @@ func (g *Gateway) pairingHandlers(srv *control.Server) {
 			req.Platform = "telegram"
 		}
 		if req.UserID == "" {
-			control.WriteError(w, http.StatusBadRequest, "user_id is required", `send {"platform":"telegram","user_id":"123456"}; see `+"`hermes pairing list`")
+			control.WriteError(w, http.StatusBadRequest, "user_id is required", `send {"platform":"telegram","user_id":"123456"}; see `+"`"+instance.Hermes("pairing list")+"`")
 			return
 		}
 		ok, err := g.auth.Revoke(req.Platform, req.UserID)
 		switch {
 		case err != nil:
-			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `hermes gateway logs`")
+			control.WriteError(w, http.StatusInternalServerError, err.Error(), "see `"+instance.Hermes("gateway logs")+"`")
 		case !ok:
-			control.WriteError(w, http.StatusNotFound, "no approved user with that id", "see `hermes pairing list`; users listed in the config are removed there")
+			control.WriteError(w, http.StatusNotFound, "no approved user with that id", "see `"+instance.Hermes("pairing list")+"`; users listed in the config are removed there")
 		default:
 			g.log.Info("pairing revoked", "platform", req.Platform, "user_id", req.UserID)
 			control.WriteJSON(w, http.StatusOK, map[string]any{"revoked": true, "user_id": req.UserID})

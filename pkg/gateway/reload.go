@@ -7,6 +7,7 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/config"
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 )
 
 // LiveKeys are the config keys a SIGHUP applies to the running process:
@@ -128,7 +129,7 @@ func (g *Gateway) reload() {
 	}
 	old := g.config()
 	if changed := changedRestartKeys(old, cfg); len(changed) > 0 {
-		g.log.Warn("reload: "+strings.Join(changed, ", ")+" changed: they apply only at start; run `hermes gateway restart` for them",
+		g.log.Warn("reload: "+strings.Join(changed, ", ")+" changed: they apply only at start; run `"+instance.Hermes("gateway restart")+"` for them",
 			events.Reload.With("restart_needed", strings.Join(changed, ","))...)
 	}
 	g.mu.Lock()

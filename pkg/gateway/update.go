@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/control"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/router"
 	"github.com/hermes-gateway/hermes/pkg/systemd"
@@ -42,7 +43,7 @@ func (g *Gateway) StartUpdate(m router.Message, by string) error {
 	}
 	defer m2.Close()
 	if _, err := m2.Enqueue(ctx, units.UpdateService); err != nil {
-		return fmt.Errorf("%w (is it installed? `hermes install-unit`)", err)
+		return fmt.Errorf("%w (is it installed? `"+instance.Hermes("install-unit")+"`)", err)
 	}
 	g.log.Info("update requested", "by", by, "unit", units.UpdateService)
 	return nil
@@ -65,7 +66,7 @@ func (g *Gateway) announceHandler(srv *control.Server) {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
 		if err := g.router.Announce(ctx, req.Platform, platform.Outbound{Chat: req.ChatID, Quote: string(req.ReplyTo), Text: req.Text}); err != nil {
-			control.WriteError(w, http.StatusBadGateway, err.Error(), "see `hermes gateway logs`")
+			control.WriteError(w, http.StatusBadGateway, err.Error(), "see `"+instance.Hermes("gateway logs")+"`")
 			return
 		}
 		control.WriteJSON(w, http.StatusOK, map[string]bool{"sent": true})

@@ -136,6 +136,12 @@ func (n Name) Flag() string {
 	return "--instance " + string(n) + " "
 }
 
+// Hermes is the command line that runs hermes sub for the current
+// instance ("hermes setup telegram", "hermes --instance team setup
+// telegram"): every hint a gateway or the CLI prints goes through it, or a
+// named instance's admin would be told to fix the default instance.
+func Hermes(sub string) string { return "hermes " + CurrentOrDefault().Flag() + sub }
+
 // sub appends the instance's directory to a hermes root directory.
 func (n Name) sub(root string) string {
 	if n == "" {

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -100,7 +101,7 @@ var _ platform.Adapter = (*Adapter)(nil)
 // New returns an adapter; it does not touch the network (Run does).
 func New(o Options) (*Adapter, error) {
 	if err := CheckToken(o.Token); err != nil {
-		return nil, fmt.Errorf("matrix: %w; run `hermes setup matrix`: %w", err, platform.ErrConfig)
+		return nil, fmt.Errorf("matrix: %w; run `"+instance.Hermes("setup matrix")+"`: %w", err, platform.ErrConfig)
 	}
 	if local, server, ok := strings.Cut(string(o.UserID), ":"); !ok || len(local) < 2 || local[0] != '@' || server == "" {
 		return nil, fmt.Errorf("matrix: user id %q is not a Matrix user id such as @bot:example.org; set matrix.user_id: %w", o.UserID, platform.ErrConfig)
@@ -242,8 +243,8 @@ func (a *Adapter) whoami(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			if resp.UserID != id.UserID(a.opts.UserID) {
-				err := fmt.Errorf("matrix: the access token belongs to %s, but matrix.user_id is %s; run `hermes setup matrix` with the bot's token: %w", resp.UserID, a.opts.UserID, platform.ErrConfig)
-				a.setStatus(platform.StateError, err.Error(), "run `hermes setup matrix`")
+				err := fmt.Errorf("matrix: the access token belongs to %s, but matrix.user_id is %s; run `"+instance.Hermes("setup matrix")+"` with the bot's token: %w", resp.UserID, a.opts.UserID, platform.ErrConfig)
+				a.setStatus(platform.StateError, err.Error(), "run `"+instance.Hermes("setup matrix")+"`")
 				return err
 			}
 			return nil
@@ -320,7 +321,7 @@ func (a *Adapter) deliver(ctx context.Context, sink platform.Sink, b platform.Ba
 // fatal returns the ErrConfig error for a rejected token, nil otherwise.
 func (a *Adapter) fatal(err error) error {
 	if errors.Is(err, mautrix.MUnknownToken) || errors.Is(err, mautrix.MMissingToken) {
-		const fix = "run `hermes setup matrix` with a new access token"
+		fix := "run `" + instance.Hermes("setup matrix") + "` with a new access token"
 		a.setStatus(platform.StateError, "the homeserver rejected the access token (logged out or revoked)", fix)
 		return fmt.Errorf("matrix: the homeserver rejected the access token (logged out or revoked); %s: %w", fix, platform.ErrConfig)
 	}

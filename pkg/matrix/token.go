@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/shell"
 )
 
@@ -24,7 +25,7 @@ const maxTokenFileBytes = 64 << 10
 func ReadTokenFile(path string) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO planted at path must not block the open
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("matrix: access token file %s does not exist; run `hermes setup matrix` to create it", path)
+		return "", fmt.Errorf("matrix: access token file %s does not exist; run `"+instance.Hermes("setup matrix")+"` to create it", path)
 	}
 	if err != nil {
 		return "", fmt.Errorf("matrix: access token file: %w", err)
@@ -51,7 +52,7 @@ func ReadTokenFile(path string) (string, error) {
 	}
 	token := strings.TrimSpace(string(b))
 	if err := CheckToken(token); err != nil {
-		return "", fmt.Errorf("matrix: access token file %s: %w; run `hermes setup matrix`", path, err)
+		return "", fmt.Errorf("matrix: access token file %s: %w; run `"+instance.Hermes("setup matrix")+"`", path, err)
 	}
 	return token, nil
 }

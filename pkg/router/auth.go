@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
@@ -213,7 +214,7 @@ func (a *Auth) Approve(code string) (Approval, error) {
 		return Approval{}, err
 	}
 	if !ok || a.now().After(p.Expires) {
-		return Approval{}, fmt.Errorf("%w: %q; see `hermes pairing list`", ErrUnknownCode, code)
+		return Approval{}, fmt.Errorf("%w: %q; see `"+instance.Hermes("pairing list")+"`", ErrUnknownCode, code)
 	}
 	ap := Approval{Platform: p.Platform, UserID: p.UserID, UserName: p.UserName, ChatID: p.ChatID, Approved: a.now().UTC(), Code: code}
 	if err := a.store.Put(collApproved, approvalKey(p.Platform, p.UserID), ap); err != nil {

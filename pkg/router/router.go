@@ -11,6 +11,7 @@ import (
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 )
@@ -535,7 +536,7 @@ func (r *Router) stranger(log *slog.Logger, p Platform, m Message) {
 		return
 	}
 	log.Info("stranger got a pairing code", "user_id", m.UserID, "user_name", m.UserName, "code", pr.Code)
-	r.answer(log, p, m, fmt.Sprintf("🔒 This bot is private. Your pairing code is %s (valid for an hour). Ask the bot's owner to run:\nhermes pairing approve %s", pr.Code, pr.Code),
+	r.answer(log, p, m, fmt.Sprintf("🔒 This bot is private. Your pairing code is %s (valid for an hour). Ask the bot's owner to run:\n%s", pr.Code, instance.Hermes("pairing approve "+pr.Code)),
 		"stranger; pairing code "+pr.Code)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/agent"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/stretchr/testify/require"
@@ -228,6 +229,21 @@ func TestAnAllowedUserIsAnsweredOnceEvenWhenRedelivered(t *testing.T) {
 	conv, err := NewHistory(g.st, 20, 10000).Load("telegram", user)
 	require.NoError(t, err)
 	require.Len(t, conv.Messages, 2)
+}
+
+// A named instance's stranger is told the command for that instance: the
+// default's `hermes pairing approve` would look in the wrong gateway.
+func TestAStrangerOfANamedInstanceIsGivenThatInstancesCommand(t *testing.T) {
+	t.Setenv(instance.Env, "team")
+	g := newRig(t, nil)
+	require.NoError(t, g.r.Receive(msg(stranger, stranger, "let me in"), ""))
+	g.finished(t, 1)
+	pending, err := g.auth.Pending()
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	require.Contains(t, g.p.messages(stranger)[0], "hermes --instance team pairing approve "+pending[0].Code)
+	_, err = g.auth.Approve("WRONG123")
+	require.ErrorContains(t, err, "`hermes --instance team pairing list`")
 }
 
 func TestAStrangerGetsOnePairingCodeAndReachesNothingUntilApproved(t *testing.T) {

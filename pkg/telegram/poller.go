@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,10 +31,14 @@ const (
 )
 
 // ConflictDetail is the State.Detail of StateConflict.
-const ConflictDetail = "another bot instance is polling with this token, or a webhook is set; stop the other instance or run `hermes setup telegram --mode poll`"
+func ConflictDetail() string {
+	return "another bot instance is polling with this token, or a webhook is set; stop the other instance or run `" + instance.Hermes("setup telegram --mode poll") + "`"
+}
 
 // UnauthorizedDetail is the State.Detail of StateUnauthorized.
-const UnauthorizedDetail = "Telegram rejected the bot token (revoked or mistyped); run `hermes setup telegram`"
+func UnauthorizedDetail() string {
+	return "Telegram rejected the bot token (revoked or mistyped); run `" + instance.Hermes("setup telegram") + "`"
+}
 
 // State is the Poller's connection state, for status displays.
 type State struct {
@@ -272,14 +277,14 @@ func (p *Poller) run(ctx context.Context, startOffset int64, deliver func(contex
 				p.log.Debug("telegram: getUpdates returned at once with nothing; waiting before the next", "wait", wait)
 			}
 		case IsUnauthorized(err):
-			p.setState(StateUnauthorized, UnauthorizedDetail)
+			p.setState(StateUnauthorized, UnauthorizedDetail())
 			return err
 		case IsConflict(err):
 			// Counted apart from other failures: its own, quicker start
 			// and its own cap; the state says why meanwhile.
 			conflicts++
 			wait = p.conflict.delay(conflicts)
-			p.setState(StateConflict, ConflictDetail)
+			p.setState(StateConflict, ConflictDetail())
 			p.log.Debug("telegram: getUpdates conflict; retrying", "err", err, "retry_in", wait, "conflicts_in_a_row", conflicts)
 		default:
 			failures++

@@ -226,7 +226,7 @@ func TestPollerConflictBacksOffAndResets(t *testing.T) {
 		require.Equal(t, w*time.Second, d, "wait after 409 number %d", i+1)
 		// One getUpdates per wait: the poller never spins on a 409.
 		require.Equal(t, i+1, srv.Calls("getUpdates"))
-		require.Equal(t, State{Name: StateConflict, Detail: ConflictDetail, Since: p.State().Since}, p.State(),
+		require.Equal(t, State{Name: StateConflict, Detail: ConflictDetail(), Since: p.State().Since}, p.State(),
 			"the status says why, and what to do, for as long as it lasts")
 		if i < len(want)-1 {
 			clk.Advance(d)
@@ -276,7 +276,7 @@ func TestPollerConflictWithSecondPoller(t *testing.T) {
 	other := newTestClient(t, srv, ClientOptions{})
 	require.NoError(t, other.Call(ctx, "getUpdates", url.Values{"timeout": {"0"}}, nil))
 	st := states.waitFor(t, StateConflict)
-	require.Equal(t, ConflictDetail, st.Detail)
+	require.Equal(t, ConflictDetail(), st.Detail)
 	require.Equal(t, DefaultConflictRetryMin, clk.nextSleep(t), "retried within a second")
 
 	// Our retry is not held and succeeds (the other's poll was not held
@@ -466,7 +466,7 @@ func TestPollerUnauthorizedStops(t *testing.T) {
 	}
 	require.True(t, IsUnauthorized(err), "%v", err)
 	require.NotContains(t, err.Error(), fakebot.DefaultToken)
-	require.Equal(t, State{Name: StateUnauthorized, Detail: UnauthorizedDetail, Since: p.State().Since}, p.State())
+	require.Equal(t, State{Name: StateUnauthorized, Detail: UnauthorizedDetail(), Since: p.State().Since}, p.State())
 	require.Equal(t, 1, states.count(StateUnauthorized))
 }
 

@@ -3,6 +3,7 @@ package telegram
 import (
 	"errors"
 	"fmt"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/shell"
 	"io"
 	"io/fs"
@@ -31,9 +32,9 @@ func ReadTokenFile(path string) (string, error) {
 	token := strings.TrimSpace(string(b))
 	switch {
 	case token == "":
-		return "", fmt.Errorf("telegram: token file %s is empty; run `hermes setup telegram` to store the token from @BotFather", path)
+		return "", fmt.Errorf("telegram: token file %s is empty; run `"+instance.Hermes("setup telegram")+"` to store the token from @BotFather", path)
 	case !tokenShape.MatchString(token):
-		return "", fmt.Errorf("telegram: token file %s does not hold a bot token (expected one line \"<bot id>:<secret>\" as given by @BotFather); run `hermes setup telegram`", path)
+		return "", fmt.Errorf("telegram: token file %s does not hold a bot token (expected one line \"<bot id>:<secret>\" as given by @BotFather); run `"+instance.Hermes("setup telegram")+"`", path)
 	}
 	return token, nil
 }
@@ -48,7 +49,7 @@ func ReadSecretFile(path string) (string, error) {
 	}
 	secret := strings.TrimSpace(string(b))
 	if err := validSecret(secret); err != nil {
-		return "", fmt.Errorf("telegram: webhook secret file %s: the secret %w; run `hermes setup telegram --mode webhook` to generate one", path, err)
+		return "", fmt.Errorf("telegram: webhook secret file %s: the secret %w; run `"+instance.Hermes("setup telegram --mode webhook")+"` to generate one", path, err)
 	}
 	return secret, nil
 }
@@ -75,7 +76,7 @@ func validSecret(s string) error {
 func readPrivateFile(path, what string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("telegram: %s file %s does not exist; run `hermes setup telegram` to create it", what, path)
+		return nil, fmt.Errorf("telegram: %s file %s does not exist; run `"+instance.Hermes("setup telegram")+"` to create it", what, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %s file: %w", what, err)

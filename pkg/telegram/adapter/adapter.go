@@ -33,6 +33,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	"github.com/hermes-gateway/hermes/pkg/events"
+	"github.com/hermes-gateway/hermes/pkg/instance"
 	"github.com/hermes-gateway/hermes/pkg/platform"
 	"github.com/hermes-gateway/hermes/pkg/telegram"
 )
@@ -113,7 +114,7 @@ func (a *Adapter) setStatus(state platform.State, detail string) {
 	}
 	a.status = platform.Status{State: state, Detail: detail, Account: a.status.Account, Since: time.Now()}
 	if state == platform.State(telegram.StateUnauthorized) {
-		a.status.Fix = "run `hermes setup telegram`"
+		a.status.Fix = "run `" + instance.Hermes("setup telegram") + "`"
 	}
 	st := a.status
 	a.mu.Unlock()
@@ -123,7 +124,9 @@ func (a *Adapter) setStatus(state platform.State, detail string) {
 }
 
 // errUnauthorized is Run's end when Telegram rejects the token.
-var errUnauthorized = fmt.Errorf("telegram: the bot token was rejected (401): %s: %w", telegram.UnauthorizedDetail, platform.ErrConfig)
+func errUnauthorized() error {
+	return fmt.Errorf("telegram: the bot token was rejected (401): %s: %w", telegram.UnauthorizedDetail(), platform.ErrConfig)
+}
 
 // Run checks the token, then receives until ctx ends.
 func (a *Adapter) Run(ctx context.Context, sink platform.Sink) error {
@@ -168,7 +171,7 @@ func (a *Adapter) Run(ctx context.Context, sink platform.Sink) error {
 	a.confirmStored()
 	switch {
 	case err != nil && telegram.IsUnauthorized(err):
-		return errUnauthorized
+		return errUnauthorized()
 	case err != nil && ctx.Err() == nil:
 		a.log.Error("telegram: poller stopped", "err", err)
 		return err
@@ -192,8 +195,8 @@ func (a *Adapter) hello(ctx context.Context) (tgbotapi.User, error) {
 			return me, nil
 		}
 		if telegram.IsUnauthorized(err) {
-			a.setStatus(platform.State(telegram.StateUnauthorized), telegram.UnauthorizedDetail)
-			return me, errUnauthorized
+			a.setStatus(platform.State(telegram.StateUnauthorized), telegram.UnauthorizedDetail())
+			return me, errUnauthorized()
 		}
 		if ctx.Err() != nil {
 			return me, nil
@@ -223,8 +226,8 @@ func (a *Adapter) registerWebhook(ctx context.Context) error {
 			a.log.Info("telegram: webhook registered", "url", a.o.Webhook)
 			return nil
 		case telegram.IsUnauthorized(err):
-			a.setStatus(platform.State(telegram.StateUnauthorized), telegram.UnauthorizedDetail)
-			return errUnauthorized
+			a.setStatus(platform.State(telegram.StateUnauthorized), telegram.UnauthorizedDetail())
+			return errUnauthorized()
 		case ctx.Err() != nil:
 			return nil
 		}
