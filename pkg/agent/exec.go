@@ -79,6 +79,7 @@ type execAgent struct {
 	args    []string
 	timeout time.Duration
 	maxOut  int64
+	json    bool // agent.exec.output = "json": see files.go
 	log     *slog.Logger
 }
 
@@ -107,6 +108,7 @@ func newExec(cfg config.Exec, resolve func(string) string, log *slog.Logger) (*e
 		args:    append([]string(nil), cfg.Command[1:]...),
 		timeout: cfg.Timeout.Duration,
 		maxOut:  cfg.MaxOutputBytes,
+		json:    cfg.Output == config.ExecOutputJSON,
 		log:     log.With("agent", "exec"),
 	}
 	if x.timeout <= 0 {
@@ -130,6 +132,10 @@ func (x *execAgent) Name() string { return "exec (" + x.path + ")" }
 
 // Reply runs the command for t; see execAgent.
 func (x *execAgent) Reply(ctx context.Context, t Turn) (string, error) {
+	if x.json {
+		a, err := x.ReplyFiles(ctx, t)
+		return a.textOnly(), err
+	}
 	return x.run(ctx, t, nil)
 }
 
@@ -139,6 +145,10 @@ func (x *execAgent) Reply(ctx context.Context, t Turn) (string, error) {
 // Only lines within agent.exec.max_output_bytes are given; a last line
 // without a newline is in the returned answer only.
 func (x *execAgent) Stream(ctx context.Context, t Turn, part func(string)) (string, error) {
+	if x.json {
+		// One JSON document: nothing to show before it is whole.
+		return x.Reply(ctx, t)
+	}
 	return x.run(ctx, t, part)
 }
 

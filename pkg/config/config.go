@@ -123,10 +123,19 @@ type OpenAI struct {
 }
 
 // Exec is the [agent.exec] table: a command run once per message.
+// agent.exec.output values.
+const (
+	ExecOutputText = "text"
+	ExecOutputJSON = "json"
+)
+
 type Exec struct {
 	Command        []string `toml:"command" comment:"argv; the first element is the program."`
 	Timeout        Duration `toml:"timeout"`
 	MaxOutputBytes int64    `toml:"max_output_bytes"`
+	// Output is "text" (stdout is the answer, streamed line by line) or
+	// "json" (stdout is {"text": …, "files": [...]}: an answer with files).
+	Output string `toml:"output"`
 }
 
 // Default returns the embedded defaults: no platform enabled, echo agent.
@@ -167,6 +176,7 @@ func Default() *Config {
 				Command:        []string{},
 				Timeout:        Duration{60 * time.Second},
 				MaxOutputBytes: 64 << 10,
+				Output:         ExecOutputText,
 			},
 		},
 	}

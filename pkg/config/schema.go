@@ -54,6 +54,7 @@ var examples = map[string]string{
 	"agent.exec.command":          `["/usr/local/bin/my-agent", "--once"]`,
 	"agent.exec.timeout":          `"60s"`,
 	"agent.exec.max_output_bytes": `65536`,
+	"agent.exec.output":           `"json"`,
 }
 
 // exampleFix is the generic fix for a key holding a value of the wrong type.

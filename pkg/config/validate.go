@@ -279,5 +279,9 @@ func (c *Config) validateAgent() *Error {
 		return c.errf("agent.exec.max_output_bytes", "set agent.exec.max_output_bytes = 65536",
 			"must be between 1 and 1073741824, got %d", x.MaxOutputBytes)
 	}
+	if x.Output != ExecOutputText && x.Output != ExecOutputJSON {
+		return c.errf("agent.exec.output", `set agent.exec.output = "text" (or "json" for answers with files)`,
+			`must be "text" or "json", got %q`, x.Output)
+	}
 	return nil
 }

@@ -565,7 +565,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	}
 	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
-	reply, st, err := r.runAgent(ctx, log, p, m, agent.Turn{
+	reply, st, files, err := r.runAgent(ctx, log, p, m, agent.Turn{
 		Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
 		Text: m.Text, History: conv.Messages,
 	})
@@ -603,10 +603,17 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		r.answer(log, p, m, agent.UserMessage(err), "agent error: "+err.Error())
 		return
 	}
+	if files != nil {
+		reply = files.historyText()
+	}
 	// Recorded before the send: a crash after the send must not lose the
 	// turn from the conversation; a crash before it replaces it on rerun.
 	if err := r.o.History.Record(m.Platform, m.ChatID, m.ID, m.Text, reply); err != nil {
 		log.Warn("could not save the conversation", "err", err)
+	}
+	if files != nil {
+		r.answerFiles(log, p, files.fs, m, files.a)
+		return
 	}
 	if st != nil {
 		r.answerStream(log, m, st, reply, "answered")

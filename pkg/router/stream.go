@@ -34,7 +34,14 @@ func (s *streamed) written() string {
 // streamed). A stream a previous process began for m is taken up: its
 // messages are edited, never sent a second time; so even an agent that no
 // longer streams finishes the answer there.
-func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m Message, t agent.Turn) (reply string, st *streamed, err error) {
+func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m Message, t agent.Turn) (reply string, st *streamed, fa *filesAnswer, err error) {
+	if agentFiles, fs, ok := r.filesAgent(p); ok {
+		a, err := agentFiles.ReplyFiles(ctx, t)
+		if err != nil || len(a.Files) == 0 {
+			return a.Text, nil, nil, err
+		}
+		return a.Text, nil, &filesAnswer{a: a, fs: fs}, nil
+	}
 	ps, canShow := p.(platform.Streamer)
 	as, canStream := r.o.Agent.(agent.Streamer)
 	var resume []string
@@ -45,7 +52,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 	}
 	if !canShow || (!canStream && len(resume) == 0) {
 		reply, err = r.o.Agent.Reply(ctx, t)
-		return reply, nil, err
+		return reply, nil, nil, err
 	}
 	start := func() *streamed {
 		// From the first text shown, the answer is on its way: a drain's
@@ -73,7 +80,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 	}
 	if !canStream {
 		reply, err = r.o.Agent.Reply(ctx, t)
-		return reply, start(), err
+		return reply, start(), nil, err
 	}
 	failed := false
 	reply, err = as.Stream(ctx, t, func(delta string) {
@@ -95,7 +102,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 	if st == nil && len(resume) > 0 {
 		st = start()
 	}
-	return reply, st, err
+	return reply, st, nil, err
 }
 
 // answerStream ends a streamed answer with text and records the outcome,
