@@ -175,3 +175,24 @@ func TestStopEndsTheRunningAnswer(t *testing.T) {
 	said = s.waitText(t, 2, func(string) bool { return true })
 	require.Equal(t, "Nothing to stop: no answer is being written.", said.Text)
 }
+
+// /stop is answered at once, not after the messages that wait behind the
+// turn it stops: they run after it.
+func TestStopIsAnsweredAheadOfTheChatsWaitingMessages(t *testing.T) {
+	s := newStreamSetup(t)
+	s.ai.SetReply(func(r openaifake.ChatRequest) string { return streamAnswer })
+	release := holdAt(s.ai, 3)
+	defer release()
+	l := s.start(t)
+	defer s.stop(t, l)
+
+	s.bot.InjectMessage(fakebot.UserMessage{UserID: streamChat, Text: "question"})
+	s.waitText(t, 0, func(text string) bool { return text != "" })
+	s.bot.InjectMessage(fakebot.UserMessage{UserID: streamChat, Text: "waiting behind it"})
+	s.bot.InjectMessage(fakebot.UserMessage{UserID: streamChat, Text: "/stop"})
+	said := s.waitText(t, 1, func(string) bool { return true })
+	require.Equal(t, "⏹ Stopped: the agent's answer was cut short.", said.Text)
+	release()
+	// The waiting message is answered after it, in full.
+	s.waitText(t, 2, func(text string) bool { return strings.HasSuffix(text, "ends here.") })
+}

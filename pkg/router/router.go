@@ -225,7 +225,14 @@ func (r *Router) Submit(m Message) {
 		q = &chatQueue{}
 		r.chats[k] = q
 	}
-	q.pending = append(q.pending, m)
+	if m.Command == "stop" {
+		// Ahead of the chat's other waiting messages: the answer to /stop
+		// is about now, and behind them it would wait for turns that may
+		// take minutes.
+		q.pending = append([]Message{m}, q.pending...)
+	} else {
+		q.pending = append(q.pending, m)
+	}
 	start := !q.active
 	q.active = true
 	r.mu.Unlock()
