@@ -80,7 +80,7 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 soak: build
-	scripts/sandbox -- $(GO) test -tags soak -count=1 -v -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
+	HERMES_DENDRITE_BIN=$(DENDRITE_BIN) scripts/sandbox -- $(GO) test -tags soak -count=1 -v -timeout 90m ./soak/ -args -soak.duration=$(DURATION) -soak.seed=$(SEED)
 
 # Benchmarks in the sandbox user manager; writes docs/BENCHMARKS.md. The
 # Matrix round trip runs Dendrite from the cache make matrix-test fills (the

@@ -165,6 +165,17 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 		s.checkChat(ch, kills, abandons, &c, fail, &suspects)
 	}
 	backs, lostBacks := s.checkAdmin(kills, js, fail)
+	var mc mxCounts
+	if s.mx != nil {
+		mc = s.mx.check(s, fail)
+	}
+	if s.mx != nil && idle != nil {
+		for _, p := range idle.Platforms {
+			if p.Name == "matrix" && p.State != "connected" {
+				fail("matrix: the gateway ends with matrix %s (%s), want connected", p.State, p.Detail)
+			}
+		}
+	}
 
 	// The unit ends active, not failed, and the gateway answers.
 	us, err := showService()
@@ -232,6 +243,17 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 		}
 		r.sayf("soak: time from a message to its answer: median %s, p90 %s, p99 %s, max %s (%s)", q(0.5), q(0.9), q(0.99), ls[len(ls)-1].Round(time.Millisecond), c.slowest)
 	}
+	if s.mx != nil {
+		r.sayf("soak: matrix: rooms %d, messages %d, answered %d, duplicates %d (the promise: 0), dropped with an apology %d, restart notices %d, homeserver pauses %d",
+			mc.rooms, mc.messages, mc.answered, mc.duplicates, mc.dropped, mc.notices, faultsOf(faults, fMxPause))
+		if len(mc.latencies) > 0 {
+			ls := slices.Sorted(slices.Values(mc.latencies))
+			q := func(p float64) time.Duration {
+				return ls[min(len(ls)-1, int(p*float64(len(ls))))].Round(time.Millisecond)
+			}
+			r.sayf("soak: matrix: time from a message to its answer: median %s, p90 %s, p99 %s, max %s", q(0.5), q(0.9), q(0.99), ls[len(ls)-1].Round(time.Millisecond))
+		}
+	}
 	if len(c.repeatDs) > 0 {
 		var ds []string
 		for _, d := range c.repeatDs {
@@ -242,7 +264,7 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 	r.sayf("soak: /restart from the admin: %d, ✓ Back %d, Back lost at a SIGKILL %d", len(s.restartCmds()), backs, lostBacks)
 	r.sayf("soak: starts caused by the nemesis %d, SIGKILLs %d, systemd NRestarts %d (since the last manual restart), unit %s/%s result %s", starts, len(kills), us.NRestarts, us.Active, us.Sub, us.Result)
 	if idle != nil {
-		r.sayf("soak: gateway at the end: %s pid %d, %s, in flight %d", idle.Version, idle.PID, idle.State, idle.InFlight)
+		r.sayf("soak: gateway at the end: %s pid %d, %s, in flight %d, platforms %v", idle.Version, idle.PID, idle.State, idle.InFlight, idle.Platforms)
 	}
 	r.sayf("soak: control probe: %d requests, %d answered by %d pids, refused %d, failed with a SIGKILL in flight %d, failed otherwise %d, longest %s (at %s); versions %v",
 		ps.requests, ps.ok, len(ps.pids), len(ps.refused), len(ps.failedAtKill), len(ps.failed), ps.longest.Round(time.Millisecond), s.since(ps.longestAt), ps.versionsAnswered)
@@ -284,6 +306,16 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 	} else {
 		r.sayf("soak: PASS (seed %d)", s.seed)
 	}
+}
+
+func faultsOf(fs []faultRec, kind string) int {
+	n := 0
+	for _, f := range fs {
+		if f.kind == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func countReal(fs []faultRec) int {

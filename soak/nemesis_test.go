@@ -29,7 +29,8 @@ const (
 	fServerError   = "tg-5xx"
 	fSlow          = "tg-slow"
 	fDrop          = "tg-drop"
-	fPacedStartCap = "paced" // not a fault: the nemesis waited for the start budget
+	fMxPause       = "mx-pause" // the Matrix homeserver stopped (SIGSTOP) for 1–5 s, then resumed
+	fPacedStartCap = "paced"    // not a fault: the nemesis waited for the start budget
 )
 
 // weights of the kinds the nemesis draws.
@@ -39,6 +40,7 @@ var weights = []struct {
 }{
 	{fRestart, 3}, {fKill, 4}, {fKillInDrain, 2}, {fChatRestart, 2}, {fUpdate, 2},
 	{fTooMany, 2}, {fServerError, 2}, {fSlow, 2}, {fDrop, 2},
+	{fMxPause, 2},
 }
 
 // fault is one drawn step of the nemesis. Everything in it comes from the
@@ -90,6 +92,8 @@ func draw(rng *rand.Rand) fault {
 		f.method, f.count, f.delay = method, count, 200*time.Millisecond+delay.Truncate(time.Millisecond)
 	case fKillInDrain:
 		f.delay = (delay * 3 / 5).Truncate(time.Millisecond) // 0–1.5 s into the stop
+	case fMxPause:
+		f.delay = (time.Second + delay*8/5).Truncate(time.Millisecond)
 	}
 	return f
 }
@@ -106,6 +110,8 @@ func (f fault) String() string {
 		return fmt.Sprintf("%s ×%d", f.method, f.count)
 	case fKillInDrain:
 		return fmt.Sprintf("after %s", f.delay)
+	case fMxPause:
+		return fmt.Sprintf("for %s", f.delay)
 	}
 	return f.kind
 }
@@ -171,7 +177,7 @@ func (s *soak) nemesis(rng *rand.Rand, end time.Time) {
 		if !sleepUntil(time.Now().Add(f.wait), end) {
 			return
 		}
-		if skip[f.kind] {
+		if skip[f.kind] || (f.kind == fMxPause && s.mx == nil) {
 			continue
 		}
 		sendFailure := false
@@ -217,6 +223,8 @@ func (s *soak) nemesis(rng *rand.Rand, end time.Time) {
 		case fDrop:
 			fw.add(f.count, sendFailure, func() { s.fake.DropConnections(f.method, f.count) })
 			s.record(at, f.kind, f.String())
+		case fMxPause:
+			s.mx.pause(s, at, f.delay)
 		}
 	}
 }

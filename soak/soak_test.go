@@ -56,6 +56,7 @@ var (
 	flagDuration = flag.Duration("soak.duration", 2*time.Minute, "how long chats send messages while the nemesis injects faults")
 	flagSeed     = flag.Int64("soak.seed", 0, "seed of the fault sequence and the chats' messages; 0 picks one from the clock (always printed)")
 	flagChats    = flag.Int("soak.chats", 6, "chats sending numbered messages")
+	flagRooms    = flag.Int("soak.rooms", 3, "Matrix rooms sending numbered messages (0: no homeserver, Telegram only)")
 	flagSkip     = flag.String("soak.skip", "", "fault kinds to draw but not apply, comma-separated (e.g. kill-9-in-drain); the other faults keep their draws")
 	flagReport   = flag.String("soak.report", "", "where to write the report (the journal goes next to it, .journal); default $TMPDIR/hermes-soak-SEED.txt")
 )
@@ -210,7 +211,7 @@ func TestFaultCampaign(t *testing.T) {
 	duration := *flagDuration
 	rep := newReport(t, seed)
 	defer rep.close()
-	rep.sayf("soak: seed %d, duration %s, %d chats (replay: -soak.seed=%d -soak.duration=%s)", seed, duration, *flagChats, seed, duration)
+	rep.sayf("soak: seed %d, duration %s, %d chats, %d Matrix rooms (replay: -soak.seed=%d -soak.duration=%s)", seed, duration, *flagChats, *flagRooms, seed, duration)
 	if *flagSkip != "" {
 		rep.sayf("soak: not applying %s", *flagSkip)
 	}
@@ -264,6 +265,14 @@ func TestFaultCampaign(t *testing.T) {
 		users = append(users, strconv.Itoa(chatBase+1+i))
 	}
 	must(t, os.WriteFile(filepath.Join(cfgDir, "token"), []byte(fake.Token()+"\n"), 0o600))
+	// The Matrix homeserver, when the campaign has rooms: the gateway runs
+	// both platforms at once.
+	var mx *mxSide
+	mxConfig := ""
+	if *flagRooms > 0 {
+		mx = newMatrix(t, cfgDir)
+		mxConfig = mx.config()
+	}
 	script := filepath.Join(cfgDir, "soak-agent")
 	must(t, os.WriteFile(script, []byte(agentScript), 0o700))
 	must(t, os.WriteFile(filepath.Join(cfgDir, "config.toml"), []byte(fmt.Sprintf(`[gateway]
@@ -286,7 +295,7 @@ history_chars = 10000000
 [agent.exec]
 command = [%q]
 timeout = "30s"
-`, fake.URL(), adminID, strings.Join(users, ", "), historyTurns, script)), 0o600))
+%s`, fake.URL(), adminID, strings.Join(users, ", "), historyTurns, script, mxConfig)), 0o600))
 
 	_, err = systemctl("start", svc)
 	must(t, err)
@@ -296,7 +305,10 @@ timeout = "30s"
 		t.Fatalf("the gateway runs %s, want %s", st.Version, versionA)
 	}
 
-	s := &soak{t: t, rep: rep, fake: fake, link: link, current: versionA, start: time.Now(), seed: seed}
+	if mx != nil {
+		mx.openRooms(t, seed, *flagRooms, duration)
+	}
+	s := &soak{t: t, rep: rep, fake: fake, mx: mx, link: link, current: versionA, start: time.Now(), seed: seed}
 	rep.sayf("soak: started at %s (the journal's clock)", s.start.Format("15:04:05.000"))
 
 	// The control socket is probed throughout, one connection per request.
@@ -322,6 +334,11 @@ timeout = "30s"
 		}(c)
 	}
 
+	if mx != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); mx.send(s) }()
+	}
+
 	s.nemesis(rand.New(rand.NewPCG(uint64(seed), 0xfa0175)), s.start.Add(duration))
 	wg.Wait()
 
@@ -335,6 +352,11 @@ timeout = "30s"
 	for _, c := range chats {
 		if err := waitAnswered(ctx, fake, c); err != nil {
 			t.Errorf("chat %d: not every message was answered within the quiet period's deadline: %v", c.id, err)
+		}
+	}
+	if mx != nil {
+		if err := mx.waitAnswered(ctx); err != nil {
+			t.Errorf("matrix: not every message was answered within the quiet period's deadline: %v", err)
 		}
 	}
 	bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -362,6 +384,7 @@ type soak struct {
 	t       *testing.T
 	rep     *report
 	fake    *fakebot.Server
+	mx      *mxSide // nil: no Matrix rooms
 	link    string
 	current string // the version the link points at
 	start   time.Time

@@ -273,6 +273,7 @@ func (s *Server) Stop() {
 		return
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Process.Signal(syscall.SIGCONT) // a paused server takes the SIGTERM only once resumed
 	select {
 	case <-s.exited:
 	case <-time.After(15 * time.Second):
@@ -281,6 +282,25 @@ func (s *Server) Stop() {
 	}
 	s.cmd = nil
 	s.log.Close()
+}
+
+// Pause stops the running homeserver with SIGSTOP, by its pid: it keeps
+// its sockets and its memory (the transaction ids it remembers, which a
+// restart forgets) but answers nothing until Continue. Fault campaigns use
+// it for an outage that keeps the exactly-once promise checkable.
+func (s *Server) Pause() error {
+	if s.cmd == nil {
+		return fmt.Errorf("dendrite: Pause while stopped")
+	}
+	return s.cmd.Process.Signal(syscall.SIGSTOP)
+}
+
+// Continue resumes a paused homeserver (SIGCONT, by its pid).
+func (s *Server) Continue() error {
+	if s.cmd == nil {
+		return fmt.Errorf("dendrite: Continue while stopped")
+	}
+	return s.cmd.Process.Signal(syscall.SIGCONT)
 }
 
 // LogTail returns the end of the homeserver's log, for failure messages.
