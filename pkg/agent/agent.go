@@ -56,6 +56,9 @@ type Turn struct {
 	// History holds the earlier turns of this chat, oldest first, already
 	// trimmed by the caller with Trim. It does not include Text.
 	History []Message
+	// Files are the files the person sent with Text (its caption then),
+	// fetched for this turn: see InFile.
+	Files []InFile
 }
 
 // Agent answers messages. Reply may be called concurrently, for different

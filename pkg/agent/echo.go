@@ -23,6 +23,7 @@ func (Echo) Reply(ctx context.Context, t Turn) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", ctxError("echo", err)
 	}
+	t.Text = withNotes(t.Text, t.Files, false)
 	n := 0
 	for _, m := range t.History {
 		if m.Role == RoleUser {

@@ -45,8 +45,16 @@ const (
 // against the configuration file's directory. New checks that it exists.
 //
 // Per message, the command gets:
-//   - on stdin, the person's message followed by a newline (if it does not
-//     end in one), then EOF;
+//   - on stdin, with agent.exec.input = "text" (the default), the person's
+//     message followed by a newline (if it does not end in one), then
+//     EOF; a file the person sent (a photo, a document, a voice note, an
+//     audio file) is a line after it: "[The person sent a voice note
+//     (voice.oga, audio/ogg, 12 KB), saved at /path]". With
+//     agent.exec.input = "json", one JSON object instead (Envelope): the
+//     text (the caption of files), the platform, chat and user, and the
+//     files as {"path","kind","mime","name","size"} objects. Files live
+//     under the state directory's files/ while the turn runs and are
+//     removed when it ends;
 //   - the gateway's environment (less NOTIFY_SOCKET, LISTEN_* and
 //     WATCHDOG_*, which systemd meant for the gateway itself) plus
 //     HERMES_PLATFORM, HERMES_CHAT_ID, HERMES_USER_ID, HERMES_USER_NAME and
@@ -80,6 +88,7 @@ type execAgent struct {
 	timeout time.Duration
 	maxOut  int64
 	json    bool // agent.exec.output = "json": see files.go
+	jsonIn  bool // agent.exec.input = "json": see Envelope
 	log     *slog.Logger
 }
 
@@ -109,6 +118,7 @@ func newExec(cfg config.Exec, resolve func(string) string, log *slog.Logger) (*e
 		timeout: cfg.Timeout.Duration,
 		maxOut:  cfg.MaxOutputBytes,
 		json:    cfg.Output == config.ExecOutputJSON,
+		jsonIn:  cfg.Input == config.ExecInputJSON,
 		log:     log.With("agent", "exec"),
 	}
 	if x.timeout <= 0 {
@@ -173,9 +183,16 @@ func (x *execAgent) run(ctx context.Context, t Turn, part func(string)) (string,
 		"HERMES_USER_NAME="+t.UserName,
 		"HERMES_HISTORY="+histPath,
 	)
-	in := t.Text
+	in := withNotes(t.Text, t.Files, true)
 	if !strings.HasSuffix(in, "\n") {
 		in += "\n"
+	}
+	if x.jsonIn {
+		b, err := envelope(t)
+		if err != nil {
+			return "", &Error{User: UserGeneric, Err: fmt.Errorf("exec: encode the input envelope: %w", err)}
+		}
+		in = string(b)
 	}
 	cmd.Stdin = strings.NewReader(in)
 	stdout := &limitedBuffer{max: x.maxOut}

@@ -51,6 +51,9 @@ type openAI struct {
 	client   *http.Client
 	clock    clock
 	log      *slog.Logger
+	// vision: pictures the person sends go to the model as image parts
+	// (agent.openai.vision).
+	vision bool
 }
 
 func newOpenAI(cfg config.OpenAI, resolve func(string) string, log *slog.Logger) (*openAI, error) {
@@ -71,6 +74,7 @@ func newOpenAI(cfg config.OpenAI, resolve func(string) string, log *slog.Logger)
 		client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		clock:    realClock{},
 		log:      log.With("agent", "openai"),
+		vision:   cfg.Vision,
 	}
 	if o.timeout <= 0 {
 		o.timeout = defaultTimeout
@@ -115,9 +119,9 @@ func chatURL(base string) (endpoint, display string, err error) {
 func (o *openAI) Name() string { return fmt.Sprintf("openai (%s at %s)", o.model, o.display) }
 
 type chatRequest struct {
-	Model    string    `json:"model"`
-	Messages []Message `json:"messages"`
-	Stream   bool      `json:"stream,omitempty"`
+	Model    string        `json:"model"`
+	Messages []wireMessage `json:"messages"`
+	Stream   bool          `json:"stream,omitempty"`
 }
 
 // attemptError is a failed attempt: what to tell the person, what to log,
@@ -143,14 +147,29 @@ func (o *openAI) Reply(ctx context.Context, t Turn) (string, error) {
 	})
 }
 
-// request encodes the chat completions request for t.
+// wireMessage is a Message as sent: its content a string, or content
+// parts (the person's message with pictures, see userContent).
+type wireMessage struct {
+	Role    string `json:"role"`
+	Content any    `json:"content"`
+}
+
+// request encodes the chat completions request for t. The files the
+// person sent are pictures (image content parts) with
+// agent.openai.vision, and otherwise a note in the text.
 func (o *openAI) request(t Turn, stream bool) ([]byte, error) {
-	msgs := make([]Message, 0, len(t.History)+2)
+	msgs := make([]wireMessage, 0, len(t.History)+2)
 	if o.system != "" {
-		msgs = append(msgs, Message{Role: RoleSystem, Content: o.system})
+		msgs = append(msgs, wireMessage{Role: RoleSystem, Content: o.system})
 	}
-	msgs = append(msgs, t.History...)
-	msgs = append(msgs, Message{Role: RoleUser, Content: t.Text})
+	for _, m := range t.History {
+		msgs = append(msgs, wireMessage{Role: m.Role, Content: m.Content})
+	}
+	content, err := userContent(t, o.vision)
+	if err != nil {
+		return nil, err
+	}
+	msgs = append(msgs, wireMessage{Role: RoleUser, Content: content})
 	return json.Marshal(chatRequest{Model: o.model, Messages: msgs, Stream: stream})
 }
 

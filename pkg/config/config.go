@@ -108,6 +108,7 @@ type Agent struct {
 	MaxConcurrentChats int    `toml:"max_concurrent_chats"`
 	HistoryTurns       int    `toml:"history_turns"`
 	HistoryChars       int    `toml:"history_chars"`
+	MaxFileBytes       int64  `toml:"max_file_bytes" comment:"Largest file people may send the agent, in bytes (Telegram lets a bot fetch up to 20 MB; photos up to 10 MB)."`
 	OpenAI             OpenAI `toml:"openai"`
 	Exec               Exec   `toml:"exec"`
 }
@@ -120,13 +121,18 @@ type OpenAI struct {
 	APIKeyFile   string   `toml:"api_key_file"`
 	Timeout      Duration `toml:"timeout"`
 	MaxRetries   int      `toml:"max_retries"`
+	// Vision: pictures people send go to the model as image content
+	// parts (the model must accept images); false: as a note.
+	Vision bool `toml:"vision" comment:"Send pictures people send to the model as images (it must accept images); false: as a note."`
 }
 
 // Exec is the [agent.exec] table: a command run once per message.
-// agent.exec.output values.
+// agent.exec.output and agent.exec.input values.
 const (
 	ExecOutputText = "text"
 	ExecOutputJSON = "json"
+	ExecInputText  = "text"
+	ExecInputJSON  = "json"
 )
 
 type Exec struct {
@@ -136,7 +142,18 @@ type Exec struct {
 	// Output is "text" (stdout is the answer, streamed line by line) or
 	// "json" (stdout is {"text": …, "files": [...]}: an answer with files).
 	Output string `toml:"output"`
+	// Input is "text" (stdin is the message, files as a note with their
+	// paths) or "json" (stdin is {"text": …, "files": [...], …}).
+	Input string `toml:"input" comment:"text (the message on stdin) or json (a JSON object with the text and the files sent)."`
 }
+
+// DefaultMaxFileBytes is agent.max_file_bytes' default: what Telegram
+// lets a bot fetch (20 MB).
+const DefaultMaxFileBytes = 20 << 20
+
+// MaxMaxFileBytes bounds agent.max_file_bytes: a file is held whole in
+// memory on its way to an openai agent.
+const MaxMaxFileBytes = 1 << 30
 
 // Default returns the embedded defaults: no platform enabled, echo agent.
 // Each call returns a fresh value the caller may modify.
@@ -168,6 +185,7 @@ func Default() *Config {
 			MaxConcurrentChats: 8,
 			HistoryTurns:       20,
 			HistoryChars:       16000,
+			MaxFileBytes:       DefaultMaxFileBytes,
 			OpenAI: OpenAI{
 				Timeout:    Duration{60 * time.Second},
 				MaxRetries: 3,
@@ -177,6 +195,7 @@ func Default() *Config {
 				Timeout:        Duration{60 * time.Second},
 				MaxOutputBytes: 64 << 10,
 				Output:         ExecOutputText,
+				Input:          ExecInputText,
 			},
 		},
 	}

@@ -43,6 +43,7 @@ var examples = map[string]string{
 	"agent.max_concurrent_chats": `8`,
 	"agent.history_turns":        `20`,
 	"agent.history_chars":        `16000`,
+	"agent.max_file_bytes":       `20971520`,
 
 	"agent.openai.base_url":      `"https://api.openai.com/v1"`,
 	"agent.openai.model":         `"gpt-4o-mini"`,
@@ -50,11 +51,13 @@ var examples = map[string]string{
 	"agent.openai.api_key_file":  `"openai.key"`,
 	"agent.openai.timeout":       `"60s"`,
 	"agent.openai.max_retries":   `3`,
+	"agent.openai.vision":        `true`,
 
 	"agent.exec.command":          `["/usr/local/bin/my-agent", "--once"]`,
 	"agent.exec.timeout":          `"60s"`,
 	"agent.exec.max_output_bytes": `65536`,
 	"agent.exec.output":           `"json"`,
+	"agent.exec.input":            `"json"`,
 }
 
 // exampleFix is the generic fix for a key holding a value of the wrong type.

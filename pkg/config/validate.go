@@ -242,6 +242,11 @@ func (c *Config) validateAgent() *Error {
 		}
 	}
 
+	if a.MaxFileBytes < 1024 || a.MaxFileBytes > MaxMaxFileBytes {
+		return c.errf("agent.max_file_bytes", "set agent.max_file_bytes = 20971520 (20 MB, what Telegram lets a bot fetch)",
+			"must be between 1024 and %d, got %d", int64(MaxMaxFileBytes), a.MaxFileBytes)
+	}
+
 	o := &a.OpenAI
 	if a.Backend == BackendOpenAI && o.BaseURL == "" {
 		return c.errf("agent.openai.base_url", `set agent.openai.base_url = "https://api.openai.com/v1" (or your OpenAI-compatible server)`,
@@ -282,6 +287,10 @@ func (c *Config) validateAgent() *Error {
 	if x.Output != ExecOutputText && x.Output != ExecOutputJSON {
 		return c.errf("agent.exec.output", `set agent.exec.output = "text" (or "json" for answers with files)`,
 			`must be "text" or "json", got %q`, x.Output)
+	}
+	if x.Input != ExecInputText && x.Input != ExecInputJSON {
+		return c.errf("agent.exec.input", `set agent.exec.input = "text" (or "json" for the message and the files sent as a JSON object)`,
+			`must be "text" or "json", got %q`, x.Input)
 	}
 	return nil
 }

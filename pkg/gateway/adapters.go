@@ -50,7 +50,8 @@ func buildAdapters(cfg *config.Config, g *Gateway) (*adapters, error) {
 			return nil, fmt.Errorf("telegram: %w", err)
 		}
 		o := tgadapter.Options{Client: client, PollTimeout: tc.PollTimeout.Duration, Log: g.log,
-			OnStatus: func(st platform.Status) { g.adapterStatus(tgadapter.Name, st) }}
+			MaxPhotoBytes: min(cfg.Agent.MaxFileBytes, tgadapter.DefaultMaxPhotoBytes),
+			OnStatus:      func(st platform.Status) { g.adapterStatus(tgadapter.Name, st) }}
 		if tc.Mode == config.ModeWebhook {
 			if o.Secret, err = telegram.ReadSecretFile(cfg.ResolvePath(tc.Webhook.SecretFile)); err != nil {
 				return nil, fmt.Errorf("telegram webhook: %w", err)

@@ -198,6 +198,8 @@ func Run(ctx context.Context, o Options) int {
 		Store: st, Agent: g.agent, Auth: g.auth, Host: g, Log: g.log,
 		History:       router.NewHistory(st, cfg.Agent.HistoryTurns, cfg.Agent.HistoryChars),
 		MaxConcurrent: cfg.Agent.MaxConcurrentChats,
+		FilesDir:      filepath.Join(cfg.StateDir(), "files"),
+		MaxFileBytes:  cfg.Agent.MaxFileBytes,
 		Finished: func(m router.Message, state, note string) {
 			if m.Platform == platformLocal {
 				g.local.finished(m)
@@ -205,6 +207,11 @@ func Run(ctx context.Context, o Options) int {
 		},
 	})
 	g.router.AddPlatform(g.local)
+	// Files a killed process fetched for a turn: the turn, run again,
+	// fetches them again.
+	if err := g.router.SweepFiles(); err != nil {
+		g.log.Warn("could not remove the files left by the previous run", "err", err)
+	}
 	as, err := buildAdapters(cfg, g)
 	if err != nil {
 		return g.exit(ExitConfig, err.Error())

@@ -40,7 +40,8 @@ type MessageID string
 type Kind string
 
 const (
-	// KindText is a message with text (or a caption) to answer.
+	// KindText is a message with text, or files and their caption, to
+	// answer.
 	KindText Kind = "text"
 	// KindUnsupported is a message the gateway does not handle (a
 	// sticker, a location, a poll): it gets one short answer saying so.
@@ -74,6 +75,9 @@ type Inbound struct {
 	// Quote is what an answer quotes when it is not ID (Telegram's
 	// message_id: ID is the update id); see Outbound.Quote.
 	Quote string `json:"quote,omitempty"`
+	// Files are the files the message carries (a photo, a document, a
+	// voice note); Text is then their caption, possibly "".
+	Files []InboundFile `json:"files,omitempty"`
 	// Note says why a KindSkip or KindUnsupported message is so.
 	Note string    `json:"note,omitempty"`
 	Time time.Time `json:"time"`

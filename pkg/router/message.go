@@ -43,6 +43,13 @@ type Message struct {
 	// Encrypted marks a message in an end-to-end encrypted room, which the
 	// gateway cannot read: the room is told so, once.
 	Encrypted bool `json:"encrypted,omitempty"`
+	// Files are the files the message carries (Text is their caption):
+	// fetched when its turn runs, so that a message resumed after a
+	// restart is fetched then. Records of earlier releases have none.
+	Files []platform.InboundFile `json:"files,omitempty"`
+	// Unsupported names what a message the gateway does not handle
+	// carries ("a sticker"), for its one short answer.
+	Unsupported string `json:"unsupported,omitempty"`
 	// Skip marks an update that carries nothing to answer (an edit, a
 	// sticker, a malformed payload): recorded, confirmed, never processed.
 	Skip string `json:"skip,omitempty"`

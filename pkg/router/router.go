@@ -46,6 +46,12 @@ type Options struct {
 	// NoticeAfter: during a drain, a turn still running this long after it
 	// began gets a "your answer is coming" notice.
 	NoticeAfter time.Duration
+	// FilesDir is where the files people send are fetched for their
+	// turn (<state_dir>/files): <FilesDir>/<platform>/<message id>/,
+	// removed when the turn ends. "": files are not fetched.
+	FilesDir string
+	// MaxFileBytes bounds a file people send (agent.max_file_bytes).
+	MaxFileBytes int64
 	// Finished, if set, is called after a message is answered or dropped.
 	Finished func(m Message, state, note string)
 }
@@ -129,6 +135,9 @@ func New(o Options) *Router {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 20 << 20
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sendCtx, stopSends := context.WithCancel(context.Background())
@@ -449,8 +458,15 @@ func (r *Router) process(m Message) {
 		r.encrypted(log, p, m)
 		return
 	}
-	if m.Text == "" {
-		r.answer(log, p, m, "📎 I can only read text messages for now.", "not text")
+	if _, ok := r.fileFetcher(p); !ok && len(m.Files) > 0 {
+		m.Files = nil // a platform whose files the gateway cannot fetch: its text only
+	}
+	if m.Text == "" && len(m.Files) == 0 {
+		note := "not text"
+		if m.Unsupported != "" {
+			note = "unsupported: " + m.Unsupported
+		}
+		r.answer(log, p, m, r.unsupportedAnswer(p, m), note)
 		return
 	}
 	if m.Command != "" {
@@ -572,9 +588,21 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	}
 	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
+	var inFiles []agent.InFile
+	if fetcher, ok := r.fileFetcher(p); ok && len(m.Files) > 0 {
+		var remove func()
+		var refusal string
+		inFiles, remove, refusal, err = r.fetchFiles(ctx, log, fetcher, m)
+		defer remove()
+		if refusal != "" {
+			stopped()
+			r.answer(log, p, m, refusal, "files refused")
+			return
+		}
+	}
 	reply, st, files, err := r.runAgent(ctx, log, p, m, agent.Turn{
 		Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
-		Text: m.Text, History: conv.Messages,
+		Text: m.Text, History: conv.Messages, Files: inFiles,
 	})
 	wasStopped := stopped() // also ends the typing
 	if r.ctx.Err() != nil {
@@ -615,7 +643,7 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	}
 	// Recorded before the send: a crash after the send must not lose the
 	// turn from the conversation; a crash before it replaces it on rerun.
-	if err := r.o.History.Record(m.Platform, m.ChatID, m.ID, m.Text, reply); err != nil {
+	if err := r.o.History.Record(m.Platform, m.ChatID, m.ID, historyText(m), reply); err != nil {
 		log.Warn("could not save the conversation", "err", err)
 	}
 	if files != nil {

@@ -32,7 +32,7 @@ func (s sink) Cursor(context.Context) (string, error) { return s.r.o.Store.Curso
 // FromInbound is an adapter's message as the inbox stores it.
 func FromInbound(in platform.Inbound) Message {
 	m := Message{Platform: in.Platform, ID: in.ID, ChatID: in.Chat, ChatType: "group", UserID: in.User, UserName: in.UserName,
-		MessageID: platform.MessageID(in.Quote), Text: in.Text, Command: in.Command, Args: in.Args, Parsed: true}
+		MessageID: platform.MessageID(in.Quote), Text: in.Text, Command: in.Command, Args: in.Args, Parsed: true, Files: in.Files}
 	if in.Direct {
 		m.ChatType = "private"
 	}
@@ -43,7 +43,11 @@ func FromInbound(in platform.Inbound) Message {
 			m.Skip = "nothing to answer"
 		}
 	case platform.KindUnsupported:
-		m.Text, m.Command, m.Args = "", "", ""
+		m.Text, m.Command, m.Args, m.Files = "", "", "", nil
+		m.Unsupported = in.Note
+		if m.Unsupported == "" {
+			m.Unsupported = "not text"
+		}
 	case platform.KindEncrypted:
 		m.Encrypted = true
 		m.Text, m.Command, m.Args = "", "", ""

@@ -21,13 +21,22 @@ func TestFromInbound(t *testing.T) {
 		{platform.KindText, true, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "private", UserID: "@u", MessageID: "q", Text: "/new now", Command: "new", Args: "now", Parsed: true}},
 		{platform.KindText, false, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "group", UserID: "@u", MessageID: "q", Text: "/new now", Command: "new", Args: "now", Parsed: true}},
 		{platform.KindSkip, true, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "private", UserID: "@u", MessageID: "q", Text: "/new now", Command: "new", Args: "now", Parsed: true, Skip: "nothing to answer"}},
-		{platform.KindUnsupported, true, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "private", UserID: "@u", MessageID: "q", Parsed: true}},
+		{platform.KindUnsupported, true, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "private", UserID: "@u", MessageID: "q", Parsed: true, Unsupported: "not text"}},
 		{platform.KindEncrypted, false, Message{Platform: "matrix", ID: "$e", ChatID: "!r", ChatType: "group", UserID: "@u", MessageID: "q", Parsed: true, Encrypted: true}},
 	} {
 		in := base
 		in.Kind, in.Direct = c.kind, c.direct
 		require.Equal(t, c.want, FromInbound(in), "%s direct=%v", c.kind, c.direct)
 	}
+	// Files are recorded with the message, so that a turn resumed after a
+	// restart can fetch them; what is not handled is named for its answer.
+	photo := platform.InboundFile{ID: "AgAC1", Kind: platform.FilePhoto, Size: 1234, Mime: "image/jpeg", Name: "photo.jpg"}
+	in := platform.Inbound{Platform: "telegram", ID: "7", Chat: "42", User: "42", Direct: true, Kind: platform.KindText, Text: "what is this?", Files: []platform.InboundFile{photo}}
+	m := FromInbound(in)
+	require.Equal(t, []platform.InboundFile{photo}, m.Files)
+	require.Equal(t, "what is this?", m.Text)
+	in = platform.Inbound{Platform: "telegram", ID: "8", Chat: "42", User: "42", Direct: true, Kind: platform.KindUnsupported, Note: "a sticker"}
+	require.Equal(t, "a sticker", FromInbound(in).Unsupported)
 }
 
 // An encrypted room is told once that the bot cannot read it, however

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 )
 
 // MaxDownloadBytes is the Bot API's limit on a file a bot may fetch: 20 MB
@@ -77,4 +78,11 @@ func (c *Client) Download(ctx context.Context, f File, dir string, limit int64) 
 		return "", c.fail(method, err)
 	}
 	return out.Name(), nil
+}
+
+// IsFileTooBig reports getFile's 400 "file is too big": the file is above
+// what a bot may download.
+func IsFileTooBig(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == http.StatusBadRequest && strings.Contains(e.Description, "file is too big")
 }

@@ -14,6 +14,7 @@
 package openaifake
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,10 +29,111 @@ import (
 // Path is the one endpoint the server implements.
 const Path = "/v1/chat/completions"
 
-// Message is a chat message as the client sent it.
+// Message is a chat message as the client sent it. Content is its text:
+// the string, or the text parts joined by newlines when the client sent
+// content parts; Images are the image parts' URLs, in order.
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string   `json:"role"`
+	Content string   `json:"content"`
+	Images  []string `json:"-"`
+}
+
+// UnmarshalJSON reads content as a string or as content parts, as the
+// API does, and refuses what the API refuses: a part of an unknown type,
+// a text part without text, an image part whose url is neither an
+// http(s) URL nor a base64 data URL of an image type the API takes.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*m = Message{Role: w.Role}
+	if len(w.Content) == 0 || string(w.Content) == "null" {
+		return nil
+	}
+	if w.Content[0] == '"' {
+		return json.Unmarshal(w.Content, &m.Content)
+	}
+	var parts []struct {
+		Type     string  `json:"type"`
+		Text     *string `json:"text"`
+		ImageURL *struct {
+			URL    string `json:"url"`
+			Detail string `json:"detail"`
+		} `json:"image_url"`
+	}
+	if err := json.Unmarshal(w.Content, &parts); err != nil {
+		return fmt.Errorf("messages: content must be a string or an array of content parts: %w", err)
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("messages: content parts must not be empty")
+	}
+	if w.Role != "user" {
+		for _, p := range parts {
+			if p.Type != "text" {
+				return fmt.Errorf("messages: a %s message may carry only text parts, got %q", w.Role, p.Type)
+			}
+		}
+	}
+	var texts []string
+	for i, p := range parts {
+		switch p.Type {
+		case "text":
+			if p.Text == nil {
+				return fmt.Errorf("messages: content[%d]: a text part needs text", i)
+			}
+			texts = append(texts, *p.Text)
+		case "image_url":
+			if p.ImageURL == nil || p.ImageURL.URL == "" {
+				return fmt.Errorf("messages: content[%d]: an image_url part needs image_url.url", i)
+			}
+			if err := checkImageURL(p.ImageURL.URL); err != nil {
+				return fmt.Errorf("messages: content[%d]: %w", i, err)
+			}
+			m.Images = append(m.Images, p.ImageURL.URL)
+		default:
+			return fmt.Errorf("messages: content[%d]: unknown content part type %q", i, p.Type)
+		}
+	}
+	m.Content = strings.Join(texts, "\n")
+	return nil
+}
+
+// checkImageURL accepts what the API fetches or decodes as an image.
+func checkImageURL(u string) error {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return fmt.Errorf("image_url.url must be an http(s) URL or a data URL, got %.30q", u)
+	}
+	mime, data, ok := strings.Cut(rest, ";base64,")
+	if !ok {
+		return fmt.Errorf("a data URL must be base64: data:<type>;base64,<data>")
+	}
+	switch mime {
+	case "image/jpeg", "image/png", "image/gif", "image/webp":
+	default:
+		return fmt.Errorf("invalid image type %q: use image/jpeg, image/png, image/gif or image/webp", mime)
+	}
+	if _, err := base64.StdEncoding.DecodeString(data); err != nil || data == "" {
+		return fmt.Errorf("the image data is not valid base64")
+	}
+	return nil
+}
+
+// Image returns the decoded data of data URL u ("" if it is not one).
+func Image(u string) []byte {
+	_, data, ok := strings.Cut(u, ";base64,")
+	if !ok {
+		return nil
+	}
+	b, _ := base64.StdEncoding.DecodeString(data)
+	return b
 }
 
 // ChatRequest is the decoded body of a chat completions request (the fields
@@ -40,6 +142,16 @@ type ChatRequest struct {
 	Model    string    `json:"model"`
 	Messages []Message `json:"messages"`
 	Stream   bool      `json:"stream,omitempty"`
+}
+
+// LastUserImages returns the image URLs of the last user message.
+func (r ChatRequest) LastUserImages() []string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role == "user" {
+			return r.Messages[i].Images
+		}
+	}
+	return nil
 }
 
 // LastUser returns the content of the last user message, or "".

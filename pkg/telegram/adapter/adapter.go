@@ -59,6 +59,9 @@ type Options struct {
 	Log            *slog.Logger
 	// OnStatus, if set, is told each change of Status.
 	OnStatus func(platform.Status)
+	// MaxPhotoBytes: of a photo's sizes, the largest within it is
+	// recorded (0: DefaultMaxPhotoBytes).
+	MaxPhotoBytes int64
 }
 
 // Adapter is the Telegram platform.
@@ -78,6 +81,9 @@ var _ platform.Adapter = (*Adapter)(nil)
 func New(o Options) *Adapter {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxPhotoBytes <= 0 {
+		o.MaxPhotoBytes = DefaultMaxPhotoBytes
 	}
 	a := &Adapter{o: o, log: o.Log.With("platform", Name),
 		status: platform.Status{State: platform.StateConnecting, Since: time.Now()}}
@@ -164,7 +170,7 @@ func (a *Adapter) Run(ctx context.Context, sink platform.Sink) error {
 	err = a.poller.RunBatch(ctx, offset, func(ctx context.Context, us []telegram.Update, next int64) error {
 		b := platform.Batch{Cursor: strconv.FormatInt(next, 10)}
 		for _, u := range us {
-			b.Messages = append(b.Messages, Inbound(u.Update, u.Raw))
+			b.Messages = append(b.Messages, InboundWithin(u.Update, u.Raw, a.o.MaxPhotoBytes))
 		}
 		return sink.Deliver(ctx, b)
 	})
@@ -246,7 +252,7 @@ func (a *Adapter) registerWebhook(ctx context.Context) error {
 // before answering 200 (webhook mode).
 func (a *Adapter) Handler(sink platform.Sink) http.Handler {
 	return telegram.NewWebhookHandler(a.o.Secret, a.o.MaxWebhookBody, func(ctx context.Context, u tgbotapi.Update, raw json.RawMessage) error {
-		m := Inbound(u, raw)
+		m := InboundWithin(u, raw, a.o.MaxPhotoBytes)
 		// The offset moves past it, as polling would: a switch to polling
 		// starts after what the webhook delivered.
 		id, _ := strconv.ParseInt(string(m.ID), 10, 64)
@@ -304,6 +310,14 @@ func ChatNumber(c platform.ChatID) (int64, error) {
 // Inbound is one update as the gateway stores it. An update with nothing to
 // answer is KindSkip with a note, still stored (and so confirmed).
 func Inbound(u tgbotapi.Update, raw json.RawMessage) platform.Inbound {
+	return InboundWithin(u, raw, DefaultMaxPhotoBytes)
+}
+
+// InboundWithin is Inbound, recording of a photo the largest size within
+// maxPhoto bytes. A photo, document, voice note or audio file is recorded
+// in Files, its caption as Text; a sticker, location, poll… is
+// KindUnsupported with a note naming it.
+func InboundWithin(u tgbotapi.Update, raw json.RawMessage, maxPhoto int64) platform.Inbound {
 	m := platform.Inbound{Platform: Name, ID: number(int64(u.UpdateID)), Kind: platform.KindText}
 	if u.UpdateID == 0 {
 		// tgbotapi could not decode it; take the id from the raw JSON so
@@ -338,11 +352,19 @@ func Inbound(u tgbotapi.Update, raw json.RawMessage) platform.Inbound {
 	m.Text = msg.Text
 	m.Time = time.Unix(int64(msg.Date), 0).UTC()
 	m.Command, m.Args, _ = telegram.ParseCommand(msg.Text)
+	var unsupported string
+	m.Files, unsupported = files(msg, maxPhoto)
+	if len(m.Files) > 0 {
+		m.Text = msg.Caption // a caption is never a command
+	}
 	switch {
 	case m.Chat == "" || m.User == "":
 		m.Kind, m.Note = platform.KindSkip, "message without chat or sender"
-	case m.Text == "":
+	case m.Text == "" && len(m.Files) == 0:
 		m.Kind, m.Note = platform.KindUnsupported, "not text"
+		if unsupported != "" {
+			m.Note = unsupported
+		}
 	}
 	return m
 }
