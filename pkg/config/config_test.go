@@ -186,6 +186,9 @@ func TestErrors(t *testing.T) {
 		{"exec empty program", "[agent.exec]\ncommand = [\"\"]\n", "agent.exec.command", 2, "must not be empty", "command = ["},
 		{"exec output", "[agent.exec]\nmax_output_bytes = -1\n", "agent.exec.max_output_bytes", 2, "between 1 and", "65536"},
 		{"exec timeout", "[agent.exec]\ntimeout = \"-5s\"\n", "agent.exec.timeout", 2, "more than 0", `timeout = "60s"`},
+		{"exec input", "[agent.exec]\ninput = \"yaml\"\n", "agent.exec.input", 2, `must be "text" or "json", got "yaml"`, `input = "text"`},
+		{"file limit", "[agent]\nmax_file_bytes = 0\n", "agent.max_file_bytes", 2, "between 1024 and", "max_file_bytes = 20971520"},
+		{"vision type", "[agent.openai]\nvision = \"yes\"\n", "agent.openai.vision", 2, "", "vision = true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,8 +53,8 @@ func safeName(s string) string {
 }
 
 // fetchFiles fetches m's files for its turn into filesDir(m) (0700, each
-// file 0600). remove deletes them, and is to be called when the turn ends
-// (a crash leaves them to the sweep at start, SweepFiles). refusal, when
+// file 0600). remove deletes them, and is to be called once the agent is
+// done (a crash leaves them to the sweep at start, SweepFiles). refusal, when
 // not "", is the answer to give instead of a turn: a file too big, or one
 // the platform would not hand over. err is the turn's context ending.
 func (r *Router) fetchFiles(ctx context.Context, log *slog.Logger, fetcher platform.FileFetcher, m Message) (files []agent.InFile, remove func(), refusal string, err error) {

@@ -589,12 +589,12 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
 	var inFiles []agent.InFile
+	removeFiles := func() {}
 	if fetcher, ok := r.fileFetcher(p); ok && len(m.Files) > 0 {
-		var remove func()
 		var refusal string
-		inFiles, remove, refusal, err = r.fetchFiles(ctx, log, fetcher, m)
-		defer remove()
+		inFiles, removeFiles, refusal, err = r.fetchFiles(ctx, log, fetcher, m)
 		if refusal != "" {
+			removeFiles()
 			stopped()
 			r.answer(log, p, m, refusal, "files refused")
 			return
@@ -604,6 +604,9 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 		Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
 		Text: m.Text, History: conv.Messages, Files: inFiles,
 	})
+	// The agent is done with them: gone before the answer is recorded, so
+	// a finished turn leaves nothing behind.
+	removeFiles()
 	wasStopped := stopped() // also ends the typing
 	if r.ctx.Err() != nil {
 		if st != nil {

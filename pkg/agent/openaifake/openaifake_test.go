@@ -166,3 +166,31 @@ func TestSlowIsCancellable(t *testing.T) {
 	s2.Close()
 	<-done
 }
+
+// Content parts are read as the API reads them: the text parts, the
+// pictures; what the API refuses gets its 400.
+func TestContentParts(t *testing.T) {
+	s := openaifake.New(t)
+	ok := `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what?"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,SlBFRw=="}}]}]}`
+	a, err := post(t, context.Background(), s.URL()+"/chat/completions", "", ok)
+	require.NoError(t, err)
+	require.Equal(t, 200, a.status, a.body)
+	body := s.Requests()[0].Body
+	require.Equal(t, "what?", body.LastUser())
+	require.Equal(t, []string{"data:image/jpeg;base64,SlBFRw=="}, body.LastUserImages())
+	require.Equal(t, []byte("JPEG"), openaifake.Image(body.LastUserImages()[0]))
+
+	for _, bad := range []string{
+		`[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,SlBFRw=="}}]`,
+		`[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,not base64!"}}]`,
+		`[{"type":"image_url","image_url":{"url":"/etc/passwd"}}]`,
+		`[{"type":"image_url","image_url":"data:image/jpeg;base64,SlBFRw=="}]`,
+		`[{"type":"image","data":"SlBFRw=="}]`,
+		`[{"type":"text"}]`,
+		`[]`,
+	} {
+		a, err := post(t, context.Background(), s.URL()+"/chat/completions", "", `{"model":"m","messages":[{"role":"user","content":`+bad+`}]}`)
+		require.NoError(t, err)
+		require.Equal(t, 400, a.status, bad)
+	}
+}
