@@ -675,20 +675,27 @@ func (r *Router) typing(ctx context.Context, p Platform, chatID platform.ChatID)
 	}
 }
 
+// answering marks m's answer as on its way, from its first text shown
+// until the turn's claim ends (see claim's release): a drain's "your answer
+// is coming" must not follow it. A notice already on the wire goes first.
+func (r *Router) answering(m Message) {
+	k := msgKey{m.Platform, m.ID}
+	r.mu.Lock()
+	notice := r.noticing[k]
+	r.replying[k] = struct{}{}
+	r.mu.Unlock()
+	if notice != nil {
+		<-notice // bounded by the notice's own 10 s timeout
+	}
+}
+
 // errAbandoned: the drain cut a send short; the message stays pending.
 var errAbandoned = errors.New("abandoned by the drain")
 
 // reply sends text. A message that cannot be delivered is logged with the
 // chat and the reason, and holds up nothing else.
 func (r *Router) reply(log *slog.Logger, p Platform, m Message, text string) error {
-	k := msgKey{m.Platform, m.ID}
-	r.mu.Lock()
-	notice := r.noticing[k]
-	r.replying[k] = struct{}{} // until the claim ends: see claim's release
-	r.mu.Unlock()
-	if notice != nil {
-		<-notice // bounded by the notice's own 10 s timeout
-	}
+	r.answering(m)
 	ctx, cancel := context.WithTimeout(r.sendCtx, 2*time.Minute)
 	defer cancel()
 	if _, err := p.Send(ctx, outbound(m, keyAnswer, text)); err != nil {

@@ -55,16 +55,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 		return reply, nil, nil, err
 	}
 	start := func() *streamed {
-		// From the first text shown, the answer is on its way: a drain's
-		// "your answer is coming" must not follow it (see reply).
-		k := msgKey{m.Platform, m.ID}
-		r.mu.Lock()
-		notice := r.noticing[k]
-		r.replying[k] = struct{}{} // until the claim ends: see claim's release
-		r.mu.Unlock()
-		if notice != nil {
-			<-notice // bounded by the notice's own 10 s timeout
-		}
+		r.answering(m)
 		sctx, cancel := context.WithCancel(r.sendCtx)
 		replyTo := string(m.MessageID)
 		s, err := ps.StartStream(sctx, platform.StreamStart{
@@ -109,14 +100,7 @@ func (r *Router) runAgent(ctx context.Context, log *slog.Logger, p Platform, m M
 // as answer does for a sent one.
 func (r *Router) answerStream(log *slog.Logger, m Message, st *streamed, text, note string) {
 	defer st.cancel()
-	k := msgKey{m.Platform, m.ID}
-	r.mu.Lock()
-	notice := r.noticing[k]
-	r.replying[k] = struct{}{} // until the claim ends: see claim's release
-	r.mu.Unlock()
-	if notice != nil {
-		<-notice // bounded by the notice's own 10 s timeout
-	}
+	r.answering(m)
 	ctx, cancel := context.WithTimeout(r.sendCtx, 2*time.Minute)
 	defer cancel()
 	if _, err := st.s.Finish(ctx, text); err != nil {
