@@ -247,21 +247,36 @@ func (o *openAI) redact(s string) string {
 func (o *openAI) attempt(ctx context.Context, body []byte) (string, *attemptError) {
 	actx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	resp, aerr := o.post(ctx, actx, body, "application/json")
+	if aerr != nil {
+		return "", aerr
+	}
+	defer resp.Body.Close()
+	return o.readWhole(ctx, actx, resp)
+}
+
+// post sends one chat request under actx (this attempt's timeout; ctx is
+// the caller's, to tell the two apart when they end).
+func (o *openAI) post(ctx, actx context.Context, body []byte, accept string) (*http.Response, *attemptError) {
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, o.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return "", &attemptError{user: UserGeneric, err: err}
+		return nil, &attemptError{user: UserGeneric, err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "hermes-gateway/"+version.Version)
 	if o.key != "" {
 		req.Header.Set("Authorization", "Bearer "+o.key)
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return "", o.transportError(ctx, actx, err)
+		return nil, o.transportError(ctx, actx, err)
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
+
+// readWhole reads a whole (not streamed) answer, or the error it is.
+func (o *openAI) readWhole(ctx, actx context.Context, resp *http.Response) (string, *attemptError) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return "", o.transportError(ctx, actx, fmt.Errorf("read the answer to POST %s (HTTP %d): %w", o.endpoint, resp.StatusCode, err))

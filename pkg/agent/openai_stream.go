@@ -2,17 +2,13 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
-	"net/http"
 	"strings"
 
-	"github.com/hermes-gateway/hermes/pkg/version"
 )
 
 // Stream is Reply with "stream": true: the API answers with server-sent
@@ -37,34 +33,15 @@ const maxSSELine = 1 << 20
 func (o *openAI) streamAttempt(ctx context.Context, body []byte, part func(string)) (string, *attemptError, bool) {
 	actx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, o.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return "", &attemptError{user: UserGeneric, err: err}, false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("User-Agent", "hermes-gateway/"+version.Version)
-	if o.key != "" {
-		req.Header.Set("Authorization", "Bearer "+o.key)
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return "", o.transportError(ctx, actx, err), false
+	resp, aerr := o.post(ctx, actx, body, "text/event-stream")
+	if aerr != nil {
+		return "", aerr, false
 	}
 	defer resp.Body.Close()
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || mt != "text/event-stream" {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-		if err != nil {
-			return "", o.transportError(ctx, actx, fmt.Errorf("read the answer to POST %s (HTTP %d): %w", o.endpoint, resp.StatusCode, err)), false
-		}
-		if len(data) > maxResponseBytes {
-			return "", &attemptError{user: UserGeneric, err: fmt.Errorf("POST %s: HTTP %d: the answer is larger than %d bytes", o.endpoint, resp.StatusCode, maxResponseBytes)}, false
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return "", o.statusError(resp, data), false
-		}
-		text, aerr := o.parse(resp, data)
+		// An error, or a server that ignores "stream": read whole.
+		text, aerr := o.readWhole(ctx, actx, resp)
 		if aerr != nil {
 			return "", aerr, false
 		}
