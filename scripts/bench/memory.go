@@ -20,6 +20,35 @@ import (
 
 const loadChats = 100
 
+// sampleRSS samples pid's RSS every rssSampleEvery until the returned
+// stop is called, which returns the highest sample (MiB).
+func sampleRSS(pid int) (stop func() float64) {
+	var peak float64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(rssSampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if rss, _, err := procMem(pid); err == nil && rss > peak {
+					peak = rss
+				}
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
 // procMem reads VmRSS and VmHWM of pid, in MiB.
 func procMem(pid int) (rss, hwm float64, err error) {
 	m, err := procStatus(pid)
@@ -94,25 +123,7 @@ func memory(e *Env, r *Results, n int, say func(string)) error {
 		// 100 chats at once: one message from each, injected together,
 		// until all 100 are answered (the sender's global 30/s pacing
 		// makes that take a few seconds); RSS sampled meanwhile.
-		var sampled float64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(rssSampleEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					if rss, _, err := procMem(pid); err == nil && rss > sampled {
-						sampled = rss
-					}
-				}
-			}
-		}()
+		stopSampling := sampleRSS(pid)
 		var inj sync.WaitGroup
 		for _, u := range users {
 			inj.Add(1)
@@ -137,8 +148,7 @@ func memory(e *Env, r *Results, n int, say func(string)) error {
 			}
 		}
 		cancel()
-		close(stop)
-		wg.Wait()
+		sampled := stopSampling()
 		rss, hwm, err := procMem(pid)
 		fake.Close()
 		if err != nil {

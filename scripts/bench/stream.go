@@ -165,25 +165,7 @@ func streamPhase(e *Env, r *Results, runs int, say func(string)) error {
 			return err
 		}
 		pid := e.mainPID(units.Service)
-		var peak float64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(rssSampleEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					if rss, _, err := procMem(pid); err == nil && rss > peak {
-						peak = rss
-					}
-				}
-			}
-		}()
+		stopSampling := sampleRSS(pid)
 		texts := make([]string, len(load))
 		for j, u := range load {
 			texts[j] = fmt.Sprintf("load %d from %d", round, u)
@@ -212,8 +194,7 @@ func streamPhase(e *Env, r *Results, runs int, say func(string)) error {
 			}
 		}
 		cancel()
-		close(stop)
-		wg.Wait()
+		peak := stopSampling()
 		if _, hwm, err := procMem(pid); err == nil && hwm > peak {
 			peak = hwm
 		}
