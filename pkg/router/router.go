@@ -589,10 +589,11 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 	ctx, stopped := r.stoppable(r.ctx, m)
 	go r.typing(ctx, p, m.ChatID)
 	var inFiles []agent.InFile
+	var fetchErr error
 	removeFiles := func() {}
 	if fetcher, ok := r.fileFetcher(p); ok && len(m.Files) > 0 {
 		var refusal string
-		inFiles, removeFiles, refusal, err = r.fetchFiles(ctx, log, fetcher, m)
+		inFiles, removeFiles, refusal, fetchErr = r.fetchFiles(ctx, log, fetcher, m)
 		if refusal != "" {
 			removeFiles()
 			stopped()
@@ -600,10 +601,17 @@ func (r *Router) agentTurn(log *slog.Logger, p Platform, m Message) {
 			return
 		}
 	}
-	reply, st, files, err := r.runAgent(ctx, log, p, m, agent.Turn{
-		Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
-		Text: m.Text, History: conv.Messages, Files: inFiles,
-	})
+	var (
+		reply string
+		st    *streamed
+		files *filesAnswer
+	)
+	if err = fetchErr; err == nil { // else the drain or /stop ended the turn while fetching
+		reply, st, files, err = r.runAgent(ctx, log, p, m, agent.Turn{
+			Platform: m.Platform, ChatID: string(m.ChatID), UserID: string(m.UserID), UserName: m.UserName,
+			Text: m.Text, History: conv.Messages, Files: inFiles,
+		})
+	}
 	// The agent is done with them: gone before the answer is recorded, so
 	// a finished turn leaves nothing behind.
 	removeFiles()

@@ -1,12 +1,15 @@
 package adapter
 
 import (
+	"context"
+	"os"
 	"testing"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hermes-gateway/hermes/pkg/platform"
+	"github.com/hermes-gateway/hermes/pkg/telegram/fakebot"
 )
 
 // Of a photo's sizes the inbox records the largest within the limit (the
@@ -58,4 +61,44 @@ func TestInboundFiles(t *testing.T) {
 			require.Empty(t, got.Command)
 		})
 	}
+}
+
+// FetchFile fetches what a person sent into dir; a file above the limit,
+// announced or as getFile or the download finds it, is ErrFileTooBig and
+// leaves nothing; an unknown file id is another error.
+func TestFetchFile(t *testing.T) {
+	bot := fakebot.NewServer(t, fakebot.Options{})
+	a, _ := newAdapter(t, bot, bot.Token())
+	ctx := context.Background()
+	bot.InjectMessage(fakebot.UserMessage{UserID: 42, Document: &fakebot.Upload{Name: "a.txt", Data: []byte("hello")}})
+	bot.InjectMessage(fakebot.UserMessage{UserID: 42, Document: &fakebot.Upload{Name: "big.iso", Data: []byte("x"), Size: 30 << 20}})
+	var ups []tgbotapi.Update
+	require.NoError(t, a.o.Client.Call(ctx, "getUpdates", nil, &ups))
+	require.Len(t, ups, 2)
+	small, big := InboundWithin(ups[0], nil, DefaultMaxPhotoBytes).Files[0], InboundWithin(ups[1], nil, DefaultMaxPhotoBytes).Files[0]
+
+	dir := t.TempDir()
+	p, err := a.FetchFile(ctx, small, dir, 1<<20)
+	require.NoError(t, err)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(b))
+	require.NoError(t, os.Remove(p))
+
+	_, err = a.FetchFile(ctx, big, dir, 50<<20)
+	require.ErrorIs(t, err, platform.ErrFileTooBig, "announced above Telegram's 20 MB")
+	big.Size = 0 // not announced: getFile refuses it
+	_, err = a.FetchFile(ctx, big, dir, 50<<20)
+	require.ErrorIs(t, err, platform.ErrFileTooBig, "getFile's file is too big")
+	small.Size = 0
+	_, err = a.FetchFile(ctx, small, dir, 3)
+	require.ErrorIs(t, err, platform.ErrFileTooBig, "more received than the limit")
+	_, err = a.FetchFile(ctx, platform.InboundFile{ID: "nope", Kind: "document"}, dir, 1<<20)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, platform.ErrFileTooBig)
+	require.ErrorContains(t, err, "invalid file_id")
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, left, "nothing left behind")
+	require.EqualValues(t, 20<<20, a.MaxFetchBytes())
 }
