@@ -104,7 +104,64 @@ func roundTrips(e *Env, r *Results, n int, say func(string)) error {
 			say(fmt.Sprintf("round trip %d/%d", i+1, n))
 		}
 	}
+	syncsPerAnswer(e, r, fake, users, sent)
 	return nil
+}
+
+// syncsPerAnswer counts, with strace attached to the gateway (after the
+// round trips: ptrace slows it down), the fdatasync/fsync calls of lone
+// messages answered one at a time: what one answered message costs the
+// disk when no other chat's writes share its transactions. A bbolt commit
+// is two fdatasyncs (the pages, then the meta page), so half the count is
+// the store's transactions. The count is over everything the gateway
+// synced meanwhile (the Matrix adapter's /sync cursor included), with a
+// pause after the last answer so that a write waiting for company (the
+// finish) is counted too.
+func syncsPerAnswer(e *Env, r *Results, fake *fakebot.Server, users []int64, sent map[int64]int) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		return
+	}
+	pid := e.mainPID(units.Service)
+	out := filepath.Join(e.Work, "strace-answer.txt")
+	cmd := exec.Command(strace, "-f", "-c", "-o", out, "-e", "trace=fdatasync,fsync", "-p", strconv.Itoa(pid))
+	if err := cmd.Start(); err != nil {
+		return
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	const n = 100
+	answered := 0
+	for i := 0; i < n; i++ {
+		u := users[i%len(users)]
+		fake.InjectMessage(fakebot.UserMessage{UserID: u, Text: fmt.Sprintf("traced %d", i)})
+		ctx, cancel := ctxT(30 * time.Second)
+		msgs, err := fake.WaitForMessages(ctx, u, sent[u]+1)
+		cancel()
+		if err != nil {
+			continue
+		}
+		sent[u] = len(msgs)
+		answered++
+	}
+	time.Sleep(2 * time.Second) // a write waiting for company is committed alone within 1 s
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	b, _ := os.ReadFile(out)
+	calls := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 {
+			if c, err := strconv.Atoi(f[3]); err == nil {
+				calls[f[len(f)-1]] = c
+			}
+		}
+	}
+	if answered == 0 {
+		return
+	}
+	syncs := calls["fdatasync"] + calls["fsync"]
+	r.SetInfo("msg.answersyncs", "%d lone messages answered one at a time cost %d fdatasync and %d fsync calls: %.2f per answered message, about %.2f store transactions (two syncs each), strace -f -c on the gateway",
+		answered, calls["fdatasync"], calls["fsync"], float64(syncs)/float64(answered), float64(syncs)/2/float64(answered))
 }
 
 func throughput(e *Env, r *Results, d time.Duration, say func(string)) error {

@@ -409,6 +409,9 @@ func (rp *report) messagesSection() {
 	if s := rp.r.Get("msg.mx.rt"); s.N() > 0 {
 		rp.p("The Matrix row is the same gateway in the same run, a Matrix message after each Telegram one: sent by a person's client to Dendrite on loopback, received by the gateway's /sync, answered by the echo agent with a transaction id, and timed until the person's own /sync shows the answer. It includes the homeserver's work both ways, which the Bot API fake does not have.\n\n")
 	}
+	if v := rp.r.Info["msg.answersyncs"]; v != "" {
+		rp.p("What an answered message costs the disk, counted after the round trips: %s. A lone message's transactions: stored with the cursor, its attempt, its conversation (before the send); the finish after the send rides with the next transaction (the sent log's one write covers it meanwhile), or is committed alone after 1 s.\n\n", v)
+	}
 	rp.why("rt")
 	rp.p("**Throughput**: %d chats, each writing once a second (offered %s updates/s, %s injected), for %s after a %s warm-up; each row is per one-second interval.\n\n",
 		tputChats, rp.r.Info["msg.tput.offered"], rp.r.Info["msg.tput.injected"], rp.counts.Throughput, tputWarmup)
