@@ -30,7 +30,9 @@ import (
 //     again, MaxAttempts times at most, then drops it with an apology;
 //   - answered: the answer was delivered and the sent log says so (one
 //     write, before the durable finish): the next process finishes it
-//     without answering again;
+//     without answering again. So the finish that follows an answer needs
+//     no transaction of its own: it rides with the store's next commit
+//     (answeredAndFinished), and this process sees it finished at once;
 //   - finished: done or dropped: never run again, however often it is
 //     delivered or queued.
 type Stage int
@@ -198,6 +200,32 @@ func (r *Router) finish(m Message, state, note string) {
 	}
 	if r.o.Finished != nil {
 		r.o.Finished(m, state, note)
+	}
+}
+
+// answeredAndFinished records a delivered answer and finishes the message
+// (attempted → answered → finished) with one write(2) and no transaction
+// of its own: the sent log's line is what a crash needs (the next process
+// finishes the message from it, without answering again), so the durable
+// finish rides with the store's next commit (Store.FinishSent). Without
+// the line (the write failed), the finish is durable on its own, as
+// before.
+func (r *Router) answeredAndFinished(log interface{ Warn(string, ...any) }, m Message, note string) {
+	if err := r.answered(m); err != nil {
+		log.Warn("could not record the send", "err", err)
+		r.finish(m, store.Done, note)
+		return
+	}
+	if _, err := r.advance(m, EvFinish); err != nil {
+		r.lifeError(err)
+		return
+	}
+	if err := r.o.Store.FinishSent(m.Platform, string(m.ID), note); err != nil {
+		// Only without a sent log (a store opened for tests): as finish.
+		r.log.Error("store: could not mark the message finished", "platform", m.Platform, "update_id", m.ID, "err", err)
+	}
+	if r.o.Finished != nil {
+		r.o.Finished(m, store.Done, note)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hermes-gateway/hermes/pkg/store"
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,34 @@ func TestTheRouterRefusesAStepOutsideTheLife(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4, refusals)
+}
+
+// An answered agent turn costs three store transactions, where it cost
+// four: the message received (with the cursor), the attempt, the
+// conversation; the finish rides with the next one (the sent log covers
+// it meanwhile), and the message is finished for this process at once.
+func TestAnAnsweredTurnCostsThreeTransactions(t *testing.T) {
+	g := newRig(t, nil)
+	at := make(chan int64, 1)
+	g.r.o.Finished = func(Message, string, string) { at <- g.st.Commits() } // right after the finish, before deferFor can pass
+	before := g.st.Commits()
+	m := msg(user, user, "hello")
+	require.NoError(t, g.r.Receive(m, ""))
+	var commits int64
+	select {
+	case commits = <-at:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not finished")
+	}
+	require.Equal(t, int64(3), commits-before, "received, attempted, history; the finish waits for the next commit")
+	it, err := g.st.Get("telegram", string(m.ID))
+	require.NoError(t, err)
+	require.Equal(t, store.Done, it.State)
+
+	// The next message's receipt carries the finish.
+	m2 := msg(user, user, "again")
+	require.NoError(t, g.r.Receive(m2, ""))
+	<-at
+	require.NoError(t, g.r.Receive(m, ""), "the first message delivered again")
+	require.Equal(t, []string{"reply: hello", "reply: again"}, g.p.messages(user), "answered once")
 }

@@ -723,12 +723,7 @@ func (r *Router) answer(log *slog.Logger, p Platform, m Message, text, note stri
 	case err != nil:
 		r.finish(m, store.Done, "undeliverable: "+err.Error())
 	default:
-		// First the one-write record, then the durable one: see the store's
-		// sent log.
-		if err := r.answered(m); err != nil {
-			log.Warn("could not record the send", "err", err)
-		}
-		r.finish(m, store.Done, note)
+		r.answeredAndFinished(log, m, note)
 	}
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,12 +23,23 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*pendingOp
 	running bool
+
+	// Deferred writes (see FinishSent): they ride with the next commit,
+	// or are committed by a timer after deferFor, or at Close. Nobody
+	// waits for them.
+	deferred []*pendingOp
+	timer    *time.Timer
 }
 
+// deferFor bounds how long a deferred write waits for company before it
+// is committed alone.
+const deferFor = time.Second
+
 type pendingOp struct {
-	fn   func(*bolt.Tx) error
-	err  error
-	done chan struct{}
+	fn       func(*bolt.Tx) error
+	err      error
+	done     chan struct{}
+	deferred func(error) // a deferred write's outcome (see commitLater)
 }
 
 // commit runs fn in a transaction, shared with other writes queued at the
@@ -61,12 +73,21 @@ func (s *Store) lead() {
 			c.mu.Unlock()
 			return
 		}
+		// Deferred writes first: they were made before anything queued
+		// now.
+		deferred := c.deferred
+		c.deferred = nil
+		if c.timer != nil {
+			c.timer.Stop()
+			c.timer = nil
+		}
 		c.mu.Unlock()
-		s.commitBatch(batch)
+		s.commitBatch(append(deferred, batch...))
 	}
 }
 
 func (s *Store) commitBatch(batch []*pendingOp) {
+	s.commits.Add(1)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, op := range batch {
 			op.err = op.fn(tx)
@@ -77,6 +98,40 @@ func (s *Store) commitBatch(batch []*pendingOp) {
 		if err != nil {
 			op.err = err
 		}
+		if op.deferred != nil {
+			op.deferred(op.err)
+		}
 		close(op.done)
 	}
 }
+
+// commitLater queues fn to run in the next commit, without waiting for
+// it; done is told the outcome. A write whose durability is already
+// covered otherwise (the sent log, for a finish) need not pay a
+// transaction of its own: it shares one another write pays for anyway.
+func (s *Store) commitLater(fn func(*bolt.Tx) error, done func(error)) {
+	op := &pendingOp{fn: fn, done: make(chan struct{}), deferred: done}
+	c := &s.committer
+	c.mu.Lock()
+	c.deferred = append(c.deferred, op)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(deferFor, s.flushDeferred)
+	}
+	c.mu.Unlock()
+}
+
+// flushDeferred commits the deferred writes now (an empty write carries
+// them), and returns once they are durable.
+func (s *Store) flushDeferred() {
+	c := &s.committer
+	c.mu.Lock()
+	n := len(c.deferred)
+	c.mu.Unlock()
+	if n > 0 {
+		_ = s.commit(func(*bolt.Tx) error { return nil })
+	}
+}
+
+// Commits counts the write transactions (each one fsync'd commit) since
+// Open: what the group commit and the deferred writes save shows here.
+func (s *Store) Commits() int64 { return s.commits.Load() }

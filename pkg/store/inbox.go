@@ -69,15 +69,21 @@ func (s *Store) Deliver(platform string, items []Item, cursor string) ([]Item, e
 	if platform == "" || platform[0] == 0 {
 		return nil, errors.New("store: a message needs a platform")
 	}
+	for _, it := range items {
+		// Checked before the transaction: an op in a shared commit must
+		// fail before it writes anything (see commit).
+		if it.ID == "" {
+			return nil, fmt.Errorf("store: record %d %s message(s): a %s message without an id", len(items), platform, platform)
+		}
+	}
 	var added []Item
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// In the group commit: the finishes waiting for company (FinishSent),
+	// and other chats' writes, share its transaction.
+	err := s.commit(func(tx *bolt.Tx) error {
 		added = added[:0]
 		in := tx.Bucket(bucketInbox)
 		now := time.Now().UTC()
 		for _, it := range items {
-			if it.ID == "" {
-				return fmt.Errorf("a %s message without an id", platform)
-			}
 			it.Platform = platform
 			k := inboxKey(platform, it.ID)
 			if in.Get(k) != nil {
@@ -178,6 +184,14 @@ func (s *Store) Get(platform, id string) (*Item, error) {
 		it = new(Item)
 		return decodeItem(v, it)
 	})
+	if it != nil && it.State == Pending {
+		s.fmu.Lock()
+		f, ok := s.finishing[string(inboxKey(platform, id))]
+		s.fmu.Unlock()
+		if ok {
+			it.State, it.Note, it.Finished = Done, f.note, f.at
+		}
+	}
 	return it, err
 }
 
@@ -211,7 +225,10 @@ func (s *Store) Unfinished() (items []Item, skipped []error, err error) {
 				skipped = append(skipped, fmt.Errorf("key %q: %w", k, err))
 				return nil
 			}
-			if it.State == Pending {
+			s.fmu.Lock()
+			_, finishing := s.finishing[string(k)]
+			s.fmu.Unlock()
+			if it.State == Pending && !finishing {
 				items = append(items, it)
 			}
 			return nil
@@ -255,6 +272,47 @@ func (s *Store) Finish(platform, id, state, note string) error {
 	})
 }
 
+// finish is a FinishSent not yet committed.
+type finish struct {
+	note string
+	at   time.Time
+}
+
+// FinishSent marks done an item whose answer MarkSent has recorded in the
+// sent log, without a transaction of its own: the write rides with the
+// next commit some other write pays for (the next message received, a
+// turn's attempt or history), or is committed alone after deferFor, or at
+// Close. Reads (Get, Unfinished) see it finished at once. No promise needs
+// more: a process that dies before the commit leaves the sent log, which
+// the next Open folds into the store (the item is finished, not answered
+// again); a machine crash can lose the sent log's line as well, and then,
+// as before, the cost is one repeated answer.
+func (s *Store) FinishSent(platform, id, note string) error {
+	if s.sent == nil {
+		return s.Finish(platform, id, Done, note) // no sent log to cover it
+	}
+	k := inboxKey(platform, id)
+	f := finish{note: note, at: time.Now().UTC()}
+	s.fmu.Lock()
+	s.finishing[string(k)] = f
+	s.fmu.Unlock()
+	s.commitLater(func(tx *bolt.Tx) error {
+		return updateItem(tx, platform, id, func(it *Item) { it.State, it.Note, it.Finished = Done, f.note, f.at })
+	}, func(err error) {
+		if err != nil && !errors.Is(err, ErrNoItem) {
+			// Still finished for this process's reads; the sent log
+			// finishes it at the next start.
+			return
+		}
+		s.fmu.Lock()
+		if s.finishing[string(k)] == f {
+			delete(s.finishing, string(k))
+		}
+		s.fmu.Unlock()
+	})
+	return nil
+}
+
 // ErrNoItem is returned for an id the inbox does not hold.
 var ErrNoItem = errors.New("store: no such item")
 
@@ -262,30 +320,33 @@ var ErrNoItem = errors.New("store: no such item")
 // writes are waiting (see commit): turns of different chats finishing at
 // the same time pay for one fsync.
 func (s *Store) update(platform, id string, f func(*Item)) error {
-	return s.commit(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketInbox)
-		k := inboxKey(platform, id)
-		v := b.Get(k)
-		if v == nil {
-			return fmt.Errorf("%w: %s/%s", ErrNoItem, platform, id)
-		}
-		var it Item
-		if err := decodeItem(v, &it); err != nil {
-			return err
-		}
-		f(&it)
-		nb, err := json.Marshal(it)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, nb)
-	})
+	return s.commit(func(tx *bolt.Tx) error { return updateItem(tx, platform, id, f) })
+}
+
+func updateItem(tx *bolt.Tx, platform, id string, f func(*Item)) error {
+	b := tx.Bucket(bucketInbox)
+	k := inboxKey(platform, id)
+	v := b.Get(k)
+	if v == nil {
+		return fmt.Errorf("%w: %s/%s", ErrNoItem, platform, id)
+	}
+	var it Item
+	if err := decodeItem(v, &it); err != nil {
+		return err
+	}
+	f(&it)
+	nb, err := json.Marshal(it)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, nb)
 }
 
 // Prune deletes finished items older than keep. Pending items stay.
 func (s *Store) Prune(keep time.Duration) (int, error) {
 	cutoff := time.Now().Add(-keep)
 	n := 0
+	s.commits.Add(1)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketInbox).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {

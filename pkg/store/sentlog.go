@@ -85,6 +85,7 @@ func (s *Store) foldSentLog() (int, error) {
 	// message 10.
 	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	n := 0
+	s.commits.Add(1)
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInbox)
 		sc := bufio.NewScanner(bytes.NewReader(data))

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,6 +48,12 @@ type Store struct {
 
 	sent      *sentLog
 	committer committer
+	commits   atomic.Int64
+
+	// finishing holds the finishes made by FinishSent that no commit has
+	// carried yet (inbox key → the finish), so that reads see them.
+	fmu       sync.Mutex
+	finishing map[string]finish
 	// Migrated is the schema version Open found and migrated from (0: none
 	// needed).
 	Migrated int
@@ -70,7 +77,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, finishing: map[string]finish{}}
 	if s.Migrated, err = migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -212,6 +219,7 @@ func isCorruption(err error) bool {
 // call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.flushDeferred() // the finishes waiting for company
 		if s.sent != nil {
 			s.sent.f.Close()
 		}
@@ -226,6 +234,7 @@ func (s *Store) Path() string { return s.path }
 // SetMeta stores val under key in the meta bucket, durably (bbolt fsyncs on
 // commit) before returning. A nil val is stored as an empty value.
 func (s *Store) SetMeta(key string, val []byte) error {
+	s.commits.Add(1)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte(key), val)
 	})
