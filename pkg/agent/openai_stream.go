@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"mime"
 	"strings"
-
 )
 
 // Stream is Reply with "stream": true: the API answers with server-sent
