@@ -493,6 +493,45 @@ func TestRepeatedSendMakesNoSecondEvent(t *testing.T) {
 	require.Len(t, w.botEvents(t, w.alice, room), 2)
 }
 
+// A process killed while its send was in flight can leave an event the
+// homeserver made without recording its transaction id (Dendrite records
+// it once the request completes), so the next process's send with the same
+// id would make a second event. The retried turn's answer finds the first
+// one in the room and is not sent again; a first attempt is sent as is.
+func TestARetriedAnswerFindsTheEventACutSendLeft(t *testing.T) {
+	w := newWorld(t)
+	s := newSink()
+	_, stop := w.adapter(t, s, w.allowAlice())
+	room := w.dm(t)
+	evID := w.say(t, w.alice, room, "question")
+	s.waitText(t, "question")
+	stop()
+
+	out := platform.Outbound{Chat: platform.ChatID(room), ReplyTo: platform.MessageID(evID), Key: "answer", Text: "the answer"}
+	// What the cut send left: the answer's content, under a transaction
+	// id the homeserver has no record of for this send.
+	c := textContent(out.Text)
+	c.Txn = txnID(out, 0)
+	left, err := w.client(t, w.bot).SendMessageEvent(context.Background(), room, event.EventMessage, c,
+		mautrix.ReqSendEvent{TransactionID: "cut-" + c.Txn})
+	require.NoError(t, err)
+
+	b, _ := w.adapter(t, s, w.allowAlice())
+	out.Retried = true
+	sent, err := b.Send(context.Background(), out)
+	require.NoError(t, err)
+	require.Equal(t, []string{left.EventID.String()}, sent.IDs)
+	require.Len(t, w.botEvents(t, w.alice, room), 1, "the answer once")
+
+	// The same answer to a message nobody tried before is sent.
+	evID2 := w.say(t, w.alice, room, "another")
+	s.waitText(t, "another")
+	out2 := platform.Outbound{Chat: platform.ChatID(room), ReplyTo: platform.MessageID(evID2), Key: "answer", Text: "the answer"}
+	_, err = b.Send(context.Background(), out2)
+	require.NoError(t, err)
+	require.Len(t, w.botEvents(t, w.alice, room), 2)
+}
+
 func TestLongAnswerIsSplit(t *testing.T) {
 	w := newWorld(t)
 	a, _ := w.adapter(t, newSink(), w.allowAlice())

@@ -81,6 +81,9 @@ type content struct {
 	Body          string `json:"body"`
 	Format        string `json:"format,omitempty"`
 	FormattedBody string `json:"formatted_body,omitempty"`
+	// Txn repeats the event's transaction id in its content, where
+	// /messages shows it to any process: see findSent.
+	Txn string `json:"org.hermes.txn,omitempty"`
 }
 
 // textContent renders one part of an answer.

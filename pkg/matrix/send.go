@@ -45,7 +45,7 @@ func (a *Adapter) Send(ctx context.Context, m platform.Outbound) (platform.Sent,
 	}
 	var sent platform.Sent
 	for i, part := range split(m.Text, maxContentBytes) {
-		evID, err := a.sendEvent(ctx, room, txnID(m, i), textContent(part))
+		evID, err := a.sendAnswer(ctx, room, m, txnID(m, i), textContent(part))
 		if err != nil {
 			return sent, a.sendError(room, err)
 		}
@@ -87,10 +87,75 @@ func (a *Adapter) sendEncryptedNotice(ctx context.Context, room id.RoomID, m pla
 	return platform.Sent{IDs: []string{evID}}, nil
 }
 
+// sendAnswer sends one part of answer m. An answer to a turn an earlier
+// process attempted (m.Retried) may be one that process was killed
+// sending: the homeserver can have made the event without recording its
+// transaction id (Dendrite records it only once the request completes),
+// and its /sync may not show the event yet when this process starts (its
+// sync stream lags the write). So the room's recent history is read
+// first, for up to resumeLook: the event carries its transaction id in
+// its content too, where /messages shows it.
+func (a *Adapter) sendAnswer(ctx context.Context, room id.RoomID, m platform.Outbound, txn string, c content) (string, error) {
+	if txn != "" && m.Retried {
+		if evID, ok := a.sent.get(txn); ok {
+			return evID, nil
+		}
+		evID, err := a.findSent(ctx, room, txn)
+		if err != nil {
+			return "", err
+		}
+		if evID != "" {
+			a.log.Info("matrix: an earlier process had sent this answer already; not sending it again", "room", room, "event_id", evID)
+			a.sent.add(txn, evID)
+			return evID, nil
+		}
+	}
+	return a.sendEvent(ctx, room, txn, c)
+}
+
+// resumeLook bounds how long findSent waits for the homeserver to show an
+// event an earlier process may have made; resumeLookEvery paces it.
+const (
+	resumeLook      = 2 * time.Second
+	resumeLookEvery = 400 * time.Millisecond
+	resumeLookDepth = 50
+)
+
+// findSent looks for the bot's event with transaction id txn among the
+// room's latest events, until resumeLook has passed: "" when there is none.
+func (a *Adapter) findSent(ctx context.Context, room id.RoomID, txn string) (string, error) {
+	deadline := time.Now().Add(resumeLook)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		resp, err := a.cli.Messages(rctx, room, "", "", mautrix.DirectionBackward, nil, resumeLookDepth)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		for _, ev := range resp.Chunk {
+			if ev.Sender != a.cli.UserID {
+				continue
+			}
+			if ev.Unsigned.TransactionID == txn || rawString(ev, "org.hermes.txn") == txn {
+				return ev.ID.String(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(resumeLookEvery):
+		}
+	}
+}
+
 func (a *Adapter) sendEvent(ctx context.Context, room id.RoomID, txn string, c content) (string, error) {
 	if evID, ok := a.sent.get(txn); ok {
 		return evID, nil // sent by an earlier process, seen in /sync
 	}
+	c.Txn = txn
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var req []mautrix.ReqSendEvent

@@ -117,6 +117,11 @@ type Outbound struct {
 	// reply to, when that is not ReplyTo (Telegram: the message_id, while
 	// ReplyTo is the update id); "" quotes nothing.
 	Quote string
+	// Retried is true when an earlier process already attempted the turn
+	// this answers: it may have been killed with this very send in flight,
+	// which an adapter whose platform deduplicates sends may need to look
+	// for before sending (see the Matrix adapter).
+	Retried bool
 	// Text is Markdown; the adapter renders it as its platform shows
 	// formatting, and splits it where the platform's size limit needs.
 	Text string

@@ -43,6 +43,9 @@ type Message struct {
 	// Encrypted marks a message in an end-to-end encrypted room, which the
 	// gateway cannot read: the room is told so, once.
 	Encrypted bool `json:"encrypted,omitempty"`
+	// Retried is set for this process's turn when an earlier process
+	// attempted it already (never stored: the attempt count is).
+	Retried bool `json:"-"`
 	// Files are the files the message carries (Text is their caption):
 	// fetched when its turn runs, so that a message resumed after a
 	// restart is fetched then. Records of earlier releases have none.

@@ -423,6 +423,7 @@ func (r *Router) process(m Message) {
 		})
 		return
 	}
+	m.Retried = n > 1
 	if n > r.o.MaxAttempts {
 		log.Error("dropping a turn that failed across restarts", "attempts", n-1)
 		// The same words whichever process says them: a process killed
@@ -738,7 +739,7 @@ const (
 
 // outbound is an answer to m.
 func outbound(m Message, key, text string) platform.Outbound {
-	return platform.Outbound{Chat: m.ChatID, ReplyTo: m.ID, Key: key, Quote: string(m.MessageID), Text: text}
+	return platform.Outbound{Chat: m.ChatID, ReplyTo: m.ID, Key: key, Quote: string(m.MessageID), Retried: m.Retried, Text: text}
 }
 
 // retryStoreAfter paces retries of store writes that failed (a full disk).
