@@ -244,7 +244,7 @@ func (s *soak) check(chats []*chat, idle *control.Status, cursor string) {
 		r.sayf("soak: time from a message to its answer: median %s, p90 %s, p99 %s, max %s (%s)", q(0.5), q(0.9), q(0.99), ls[len(ls)-1].Round(time.Millisecond), c.slowest)
 	}
 	if s.mx != nil {
-		r.sayf("soak: matrix: rooms %d, messages %d, answered %d, duplicates %d (the promise: 0), duplicates whose first copy was created as a SIGKILL cut its request %d (the homeserver did not deduplicate the resend; counted apart), dropped with an apology %d, restart notices %d, homeserver pauses %d",
+		r.sayf("soak: matrix: rooms %d, messages %d, answered %d, duplicates %d (the promise: 0), of them made as a SIGKILL cut the first copy's request %d, dropped with an apology %d, restart notices %d, homeserver pauses %d",
 			mc.rooms, mc.messages, mc.answered, mc.duplicates, mc.dupAtKill, mc.dropped, mc.notices, faultsOf(faults, fMxPause))
 		if len(mc.latencies) > 0 {
 			ls := slices.Sorted(slices.Values(mc.latencies))
