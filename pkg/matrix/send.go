@@ -110,6 +110,7 @@ func (a *Adapter) sendAnswer(ctx context.Context, room id.RoomID, m platform.Out
 			return evID, nil
 		}
 	}
+	c.Txn = txn
 	return a.sendEvent(ctx, room, txn, c)
 }
 
@@ -155,7 +156,6 @@ func (a *Adapter) sendEvent(ctx context.Context, room id.RoomID, txn string, c c
 	if evID, ok := a.sent.get(txn); ok {
 		return evID, nil // sent by an earlier process, seen in /sync
 	}
-	c.Txn = txn
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var req []mautrix.ReqSendEvent
