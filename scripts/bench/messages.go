@@ -118,17 +118,10 @@ func roundTrips(e *Env, r *Results, n int, say func(string)) error {
 // pause after the last answer so that a write waiting for company (the
 // finish) is counted too.
 func syncsPerAnswer(e *Env, r *Results, fake *fakebot.Server, users []int64, sent map[int64]int) {
-	strace, err := exec.LookPath("strace")
-	if err != nil {
+	stop, ok := traceCalls(e, "strace-answer.txt", "fdatasync,fsync")
+	if !ok {
 		return
 	}
-	pid := e.mainPID(units.Service)
-	out := filepath.Join(e.Work, "strace-answer.txt")
-	cmd := exec.Command(strace, "-f", "-c", "-o", out, "-e", "trace=fdatasync,fsync", "-p", strconv.Itoa(pid))
-	if err := cmd.Start(); err != nil {
-		return
-	}
-	time.Sleep(500 * time.Millisecond) // attached to every thread
 	const n = 100
 	answered := 0
 	for i := 0; i < n; i++ {
@@ -144,18 +137,7 @@ func syncsPerAnswer(e *Env, r *Results, fake *fakebot.Server, users []int64, sen
 		answered++
 	}
 	time.Sleep(2 * time.Second) // a write waiting for company is committed alone within 1 s
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
-	b, _ := os.ReadFile(out)
-	calls := map[string]int{}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 5 {
-			if c, err := strconv.Atoi(f[3]); err == nil {
-				calls[f[len(f)-1]] = c
-			}
-		}
-	}
+	calls := stop()
 	if answered == 0 {
 		return
 	}
@@ -258,42 +240,57 @@ func throughput(e *Env, r *Results, d time.Duration, say func(string)) error {
 // of updates costs: what bounds the rate at which updates are durably
 // received.
 func syncsPerUpdate(e *Env, r *Results, fake *fakebot.Server, users []int64) {
-	strace, err := exec.LookPath("strace")
-	if err != nil {
+	stop, ok := traceCalls(e, "strace-ingest.txt", "fdatasync,fsync,pwrite64")
+	if !ok {
 		return
 	}
-	pid := e.mainPID(units.Service)
-	out := filepath.Join(e.Work, "strace-ingest.txt")
-	cmd := exec.Command(strace, "-f", "-c", "-o", out, "-e", "trace=fdatasync,fsync,pwrite64", "-p", strconv.Itoa(pid))
-	if err := cmd.Start(); err != nil {
-		return
-	}
-	time.Sleep(500 * time.Millisecond) // attached to every thread
 	const n = 2000
 	last := 0
 	for i := 0; i < n; i++ {
 		last = fake.InjectMessage(fakebot.UserMessage{UserID: users[i%len(users)], Text: "traced"})
 	}
 	ctx, cancel := ctxT(60 * time.Second)
-	err = fake.WaitForConfirmed(ctx, last)
+	err := fake.WaitForConfirmed(ctx, last)
 	cancel()
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
+	calls := stop()
 	if err != nil {
 		return
-	}
-	b, _ := os.ReadFile(out)
-	calls := map[string]int{}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 5 {
-			if c, err := strconv.Atoi(f[3]); err == nil {
-				calls[f[len(f)-1]] = c
-			}
-		}
 	}
 	// The router keeps answering meanwhile (30 a second, 3 transactions
 	// each); the count is over everything the gateway synced.
 	r.SetInfo("msg.syncs", "%d updates cost %d fdatasync and %d fsync calls (%.2f per update) and %d pwrite64 calls, strace -f -c on the gateway",
 		n, calls["fdatasync"], calls["fsync"], float64(calls["fdatasync"]+calls["fsync"])/n, calls["pwrite64"])
+}
+
+// traceCalls attaches strace to the gateway's main process, counting the
+// given system calls (strace -f -c); stop detaches it and returns the
+// count of each. ok is false when strace is missing or cannot attach: the
+// figure is then left out.
+func traceCalls(e *Env, file, calls string) (stop func() map[string]int, ok bool) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		return nil, false
+	}
+	pid := e.mainPID(units.Service)
+	out := filepath.Join(e.Work, file)
+	cmd := exec.Command(strace, "-f", "-c", "-o", out, "-e", "trace="+calls, "-p", strconv.Itoa(pid))
+	if err := cmd.Start(); err != nil {
+		return nil, false
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	return func() map[string]int {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+		b, _ := os.ReadFile(out)
+		counts := map[string]int{}
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 5 {
+				if c, err := strconv.Atoi(f[3]); err == nil {
+					counts[f[len(f)-1]] = c
+				}
+			}
+		}
+		return counts
+	}, true
 }
